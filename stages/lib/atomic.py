@@ -1,0 +1,62 @@
+"""Write outputs under a temporary name and rename them into place.
+
+An interrupted stage therefore leaves either the old output or the new one,
+never a half-written file that DVC would cache.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of `path`; rename it to `path` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o644)  # mkstemp makes it private; outputs are ordinary files
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary directory; swap it in for `path` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp_dir
+        os.chmod(tmp_dir, 0o755)  # mkdtemp makes it private; outputs are ordinary folders
+        # rename() cannot replace a non-empty directory: move the old one aside first.
+        trash = None
+        if path.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, trash / path.name)
+        os.replace(tmp_dir, path)
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)
+    finally:
+        if tmp_dir.exists():
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | os.PathLike, data: dict) -> None:
+    """Write a small metrics/metadata JSON file, keys in a stable order."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,107 @@
+"""Documents between stages: Parquet parts with columns `id`, `source`, `text`.
+
+Writers append row groups of bounded size and start a new part file past a
+size limit, so a stage streams any corpus in bounded memory and DVC hashes a
+few large files rather than many small ones. Readers yield record batches.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from stages.lib.errors import UserError
+
+SCHEMA = pa.schema([("id", pa.string()), ("source", pa.string()), ("text", pa.large_string())])
+ROW_GROUP_BYTES = 32 << 20  # text buffered before a row group is written
+PART_BYTES = 1 << 30  # text in one part file before the next one starts
+
+
+@dataclass
+class Document:
+    id: str
+    source: str
+    text: str
+
+
+class DocumentWriter:
+    """Append documents to `out_dir/part-NNNNN.parquet`, in row groups, rolling parts by size."""
+
+    def __init__(self, out_dir: str | Path, row_group_bytes: int = ROW_GROUP_BYTES, part_bytes: int = PART_BYTES):
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.row_group_bytes = row_group_bytes
+        self.part_bytes = part_bytes
+        self._columns: dict[str, list[str]] = {"id": [], "source": [], "text": []}
+        self._buffered = 0
+        self._part_written = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._part_index = 0
+        self.documents = 0
+
+    def write(self, doc: Document) -> None:
+        self._columns["id"].append(doc.id)
+        self._columns["source"].append(doc.source)
+        self._columns["text"].append(doc.text)
+        self._buffered += len(doc.text)
+        self.documents += 1
+        if self._buffered >= self.row_group_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._columns["id"]:
+            return
+        if self._writer is None:
+            path = self.out_dir / f"part-{self._part_index:05d}.parquet"
+            self._writer = pq.ParquetWriter(path, SCHEMA, compression="zstd")
+        self._writer.write_table(pa.table(self._columns, schema=SCHEMA))
+        self._part_written += self._buffered
+        self._columns = {"id": [], "source": [], "text": []}
+        self._buffered = 0
+        if self._part_written >= self.part_bytes:
+            self._close_part()
+
+    def _close_part(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            self._part_index += 1
+            self._part_written = 0
+
+    def close(self) -> None:
+        self._flush()
+        self._close_part()
+
+    def __enter__(self) -> "DocumentWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def part_files(in_dir: str | Path) -> list[Path]:
+    in_dir = Path(in_dir)
+    if not in_dir.is_dir():
+        raise UserError(f"{in_dir} not found: run the stage that produces it first (dvc repro)")
+    return sorted(in_dir.glob("part-*.parquet"))
+
+
+def iter_batches(in_dir: str | Path, batch_rows: int = 1024) -> Iterator[pa.RecordBatch]:
+    """Yield record batches of documents in a stable order (part file, then row)."""
+    for path in part_files(in_dir):
+        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+
+
+def iter_documents(in_dir: str | Path, batch_rows: int = 1024) -> Iterator[Document]:
+    for batch in iter_batches(in_dir, batch_rows):
+        columns = batch.to_pydict()
+        for doc_id, source, text in zip(columns["id"], columns["source"], columns["text"]):
+            yield Document(doc_id, source, text)
+
+
+def iter_texts(in_dir: str | Path, batch_rows: int = 1024) -> Iterator[str]:
+    for batch in iter_batches(in_dir, batch_rows):
+        yield from batch.column("text").to_pylist()

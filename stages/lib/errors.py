@@ -1,0 +1,29 @@
+"""One exception type for mistakes a user can fix, and the wrapper that reports it.
+
+A `UserError` message names the file or params key and says what to do. The
+stage prints it on one line and exits non-zero, without a traceback; any
+other exception is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+
+class UserError(Exception):
+    """Bad input or bad params: the message tells the user what to change."""
+
+
+EXIT_USER_ERROR = 2
+
+
+def run_stage(main: Callable[[], None]) -> None:
+    """Run a stage's main(), turning a UserError into a one-line message."""
+    try:
+        main()
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,368 @@
+"""Typed params: one dataclass per params.yaml section, the one place for defaults and validation.
+
+`load_params(["model", "train"])` reads params.yaml, checks every key's type,
+rejects unknown keys, runs each section's `validate()` and returns the typed
+sections. Error messages name the dotted key, e.g.
+`model.n_embd=100 is not divisible by model.n_head=6`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from stages.lib.errors import UserError
+
+PARAMS_FILE = "params.yaml"
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise UserError(f"params.yaml: {message}")
+
+
+def _positive(section: str, obj: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        _check(value > 0, f"{section}.{name}={value} must be > 0")
+
+
+# --------------------------------------------------------------------------- merge
+
+@dataclass
+class MergeParams:
+    input_dir: str = "data/raw"
+    # Files with these extensions (optionally followed by .gz) become documents; others are counted and skipped.
+    extensions: list[str] = field(default_factory=lambda: [".txt", ".md", ".jsonl", ".parquet"])
+    # How a text file becomes documents: the whole file, one per line, or blank-line-separated blocks.
+    doc_mode: Literal["file", "line", "paragraph"] = "file"
+    text_field: str = "text"  # field holding the text in .jsonl records and .parquet columns
+    encoding_errors: Literal["replace", "skip", "error"] = "replace"  # invalid UTF-8 in a file
+    bad_files: Literal["error", "skip"] = "error"  # binary, unreadable or malformed files
+
+    def validate(self, s: str) -> None:
+        _check(all(e.startswith(".") for e in self.extensions),
+               f"{s}.extensions={self.extensions}: each extension must start with '.', e.g. '.txt'")
+        _check(bool(self.text_field), f"{s}.text_field must not be empty")
+
+
+# --------------------------------------------------------------------------- clean
+
+QUALITY_FILTERS = ("word_count", "mean_word_length", "symbol_ratio", "alpha_words",
+                   "duplicate_lines", "top_ngrams", "duplicate_ngrams")
+PII_KINDS = ("email", "phone", "ipv4", "ipv6", "credit_card", "iban", "secret")
+
+
+@dataclass
+class QualityParams:
+    """Gopher/C4-style document filters: `filters` lists the enabled ones, the rest are thresholds."""
+    filters: list[str] = field(default_factory=lambda: list(QUALITY_FILTERS))
+    min_words: int = 50
+    max_words: int = 2_000_000
+    min_mean_word_length: float = 3.0
+    max_mean_word_length: float = 10.0
+    max_symbol_word_ratio: float = 0.1  # '#' and '...' per word
+    min_alpha_word_fraction: float = 0.8  # words with at least one letter
+    max_duplicate_line_fraction: float = 0.3  # share of lines (by count) that repeat an earlier line
+    max_top_ngram_fraction: float = 0.2  # characters covered by the most frequent word 2-gram
+    max_duplicate_ngram_fraction: float = 0.15  # characters covered by repeated word 5-grams
+
+    def validate(self, s: str) -> None:
+        unknown = [f for f in self.filters if f not in QUALITY_FILTERS]
+        _check(not unknown, f"{s}.filters has unknown filter {unknown[:1]} (known: {', '.join(QUALITY_FILTERS)})")
+        _check(0 <= self.min_words < self.max_words,
+               f"{s}.min_words={self.min_words} must be >= 0 and < {s}.max_words={self.max_words}")
+        _check(0 < self.min_mean_word_length < self.max_mean_word_length,
+               f"{s}.min_mean_word_length must be > 0 and < {s}.max_mean_word_length")
+        for name in ("max_symbol_word_ratio", "min_alpha_word_fraction", "max_duplicate_line_fraction",
+                     "max_top_ngram_fraction", "max_duplicate_ngram_fraction"):
+            value = getattr(self, name)
+            _check(0.0 <= value <= 1.0, f"{s}.{name}={value} must be between 0 and 1")
+
+
+@dataclass
+class PiiParams:
+    """Personal data replaced by typed placeholders (<EMAIL>, ...) or the document dropped."""
+    kinds: list[str] = field(default_factory=lambda: list(PII_KINDS))  # [] turns scrubbing off
+    action: Literal["replace", "drop"] = "replace"
+
+    def validate(self, s: str) -> None:
+        unknown = [k for k in self.kinds if k not in PII_KINDS]
+        _check(not unknown, f"{s}.kinds has unknown kind {unknown[:1]} (known: {', '.join(PII_KINDS)})")
+
+
+@dataclass
+class LineDedupeParams:
+    """Boilerplate removal: lines (or paragraphs) found in at least `min_docs` documents are cut."""
+    enabled: bool = True
+    unit: Literal["line", "paragraph"] = "line"
+    min_chars: int = 40  # shorter lines are never cut, so common short lines survive
+    min_docs: int = 3
+
+    def validate(self, s: str) -> None:
+        _check(self.min_chars >= 1, f"{s}.min_chars={self.min_chars} must be >= 1")
+        _check(self.min_docs >= 2, f"{s}.min_docs={self.min_docs} must be >= 2")
+
+
+@dataclass
+class NearDedupeParams:
+    """MinHash LSH over word n-grams; bands and rows are derived from the threshold."""
+    enabled: bool = True
+    ngram: int = 5
+    num_perm: int = 128
+    threshold: float = 0.8  # estimated Jaccard similarity at or above which a document is a duplicate
+    seed: int = 1337
+
+    def validate(self, s: str) -> None:
+        _check(self.ngram >= 1, f"{s}.ngram={self.ngram} must be >= 1")
+        _check(16 <= self.num_perm <= 1024, f"{s}.num_perm={self.num_perm} must be between 16 and 1024")
+        _check(0.0 < self.threshold < 1.0, f"{s}.threshold={self.threshold} must be between 0 and 1")
+
+
+@dataclass
+class CleanParams:
+    workers: int = 0  # processes for per-document work (0: all cores); output is the same for any value
+    normalize: Literal["NFC", "NFKC", "none"] = "NFC"
+    fix_mojibake: bool = False  # repair mis-decoded text with ftfy before normalizing
+    strip_control: bool = True  # remove control and zero-width characters (keeps \n and \t)
+    tidy_whitespace: bool = True  # CRLF to LF, trailing spaces, runs of blank lines
+    min_chars: int = 100  # drop documents shorter than this after cleaning
+    max_chars: int = 50_000_000  # drop documents longer than this (0: no limit)
+    quality: QualityParams = field(default_factory=QualityParams)
+    pii: PiiParams = field(default_factory=PiiParams)
+    exact_dedupe: bool = True  # drop documents whose cleaned text was seen before
+    near_dedupe: NearDedupeParams = field(default_factory=NearDedupeParams)
+    line_dedupe: LineDedupeParams = field(default_factory=LineDedupeParams)
+    report_examples: int = 5  # removed examples kept per reason in reports/clean/
+
+    def validate(self, s: str) -> None:
+        _check(self.workers >= 0, f"{s}.workers={self.workers} must be >= 0 (0: all cores)")
+        _check(self.min_chars >= 0, f"{s}.min_chars={self.min_chars} must be >= 0")
+        _check(self.max_chars == 0 or self.max_chars > self.min_chars,
+               f"{s}.max_chars={self.max_chars} must be 0 (no limit) or > {s}.min_chars={self.min_chars}")
+        _check(self.report_examples >= 0, f"{s}.report_examples={self.report_examples} must be >= 0")
+
+
+# --------------------------------------------------------------------------- tokenizer
+
+TokenizerKind = Literal["bpe", "sentencepiece_bpe", "sentencepiece_unigram"]
+
+
+@dataclass
+class TokenizerParams:
+    kind: TokenizerKind = "bpe"
+    vocab_size: int = 8192
+    min_frequency: int = 2
+    # The first special token ends every document in the shards.
+    special_tokens: list[str] = field(default_factory=lambda: ["<|endoftext|>"])
+    byte_fallback: bool = True  # SentencePiece: unknown characters become byte tokens, never <unk>
+    train_bytes: int = 20_000_000  # how much text (a deterministic sample) the tokenizer learns from
+    seed: int = 1337
+
+    def validate(self, s: str) -> None:
+        _check(256 + len(self.special_tokens) < self.vocab_size <= 1_000_000,
+               f"{s}.vocab_size={self.vocab_size} must be between {257 + len(self.special_tokens)} and 1000000")
+        _check(self.min_frequency >= 1, f"{s}.min_frequency={self.min_frequency} must be >= 1")
+        _check(len(self.special_tokens) >= 1 and all(self.special_tokens),
+               f"{s}.special_tokens must list at least the end-of-text token, e.g. ['<|endoftext|>']")
+        _check(len(set(self.special_tokens)) == len(self.special_tokens), f"{s}.special_tokens has duplicates")
+        _positive(s, self, "train_bytes")
+
+
+# --------------------------------------------------------------------------- pack
+
+@dataclass
+class PackParams:
+    shard_tokens: int = 50_000_000  # a shard is closed at the first document end past this many tokens
+    val_fraction: float = 0.1  # share of documents (by a hash of their id) held out for validation
+    seed: int = 1337  # salts the split hash: change it to draw another split
+
+    def validate(self, s: str) -> None:
+        _positive(s, self, "shard_tokens")
+        _check(0.0 < self.val_fraction < 1.0, f"{s}.val_fraction={self.val_fraction} must be between 0 and 1")
+
+
+# --------------------------------------------------------------------------- model
+
+@dataclass
+class ModelParams:
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 256
+    block_size: int = 256  # training window: the shards hold a stream, so this never re-tokenizes
+    dropout: float = 0.0
+    # Architecture switches; the defaults are the modern choices that learn fastest.
+    position: Literal["rope", "learned"] = "rope"
+    rope_base: float = 10000.0
+    norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
+    mlp: Literal["relu2", "swiglu", "gelu"] = "relu2"
+    mlp_ratio: float = 4.0
+    qk_norm: bool = True
+    tie_embeddings: bool = True
+    logit_softcap: float = 0.0  # 0: off; else logits = c * tanh(logits / c)
+    bias: bool = False
+
+    def validate(self, s: str) -> None:
+        _positive(s, self, "n_layer", "n_head", "n_embd", "block_size", "mlp_ratio", "rope_base")
+        _check(self.n_embd % self.n_head == 0,
+               f"{s}.n_embd={self.n_embd} is not divisible by {s}.n_head={self.n_head}")
+        _check(self.position != "rope" or (self.n_embd // self.n_head) % 2 == 0,
+               f"rope needs an even head size, but {s}.n_embd/{s}.n_head={self.n_embd // self.n_head}")
+        _check(0.0 <= self.dropout < 1.0, f"{s}.dropout={self.dropout} must be in [0, 1)")
+        _check(self.logit_softcap >= 0.0, f"{s}.logit_softcap={self.logit_softcap} must be >= 0 (0: off)")
+
+
+# --------------------------------------------------------------------------- train
+
+Device = Literal["auto", "cpu", "cuda", "mps"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+
+@dataclass
+class TrainParams:
+    max_steps: int = 600
+    batch_size: int = 16  # windows per micro-batch (per process)
+    grad_accum_steps: int = 1
+    learning_rate: float = 3.0e-3
+    min_lr_ratio: float = 0.1  # the schedule ends at learning_rate * min_lr_ratio
+    warmup_steps: int = 50
+    schedule: Literal["cosine", "wsd"] = "cosine"
+    decay_fraction: float = 0.2  # wsd: share of steps spent decaying at the end
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0  # 0: off
+    eval_interval: int = 100
+    eval_batches: int = 10
+    device: Device = "auto"
+    precision: Precision = "auto"
+    compile: bool = False
+    grad_checkpointing: bool = False
+    nproc: int = 1  # > 1: torchrun with this many processes (DDP)
+    seed: int = 1337
+
+    def validate(self, s: str) -> None:
+        _positive(s, self, "max_steps", "batch_size", "grad_accum_steps", "learning_rate",
+                  "eval_interval", "eval_batches", "nproc")
+        _check(0.0 <= self.min_lr_ratio <= 1.0, f"{s}.min_lr_ratio={self.min_lr_ratio} must be in [0, 1]")
+        _check(0 <= self.warmup_steps < self.max_steps,
+               f"{s}.warmup_steps={self.warmup_steps} must be >= 0 and < {s}.max_steps={self.max_steps}")
+        _check(0.0 < self.decay_fraction <= 1.0, f"{s}.decay_fraction={self.decay_fraction} must be in (0, 1]")
+        _check(self.weight_decay >= 0.0, f"{s}.weight_decay={self.weight_decay} must be >= 0")
+        _check(0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0, f"{s}.beta1 and {s}.beta2 must be in [0, 1)")
+        _check(self.grad_clip >= 0.0, f"{s}.grad_clip={self.grad_clip} must be >= 0 (0: off)")
+
+
+# --------------------------------------------------------------------------- eval
+
+@dataclass
+class EvalParams:
+    max_tokens: int = 200_000  # validation tokens scored (0: all)
+    batch_size: int = 8
+    heldout: list[str] = field(default_factory=list)  # extra text files scored as their own split
+    device: Device = "auto"
+    precision: Precision = "auto"
+    prompts: list[str] = field(default_factory=lambda: ["ROMEO:", "Of Mans First Disobedience"])
+    max_new_tokens: int = 120
+    temperature: float = 0.8
+    top_k: int = 40
+    seed: int = 1337
+
+    def validate(self, s: str) -> None:
+        _check(self.max_tokens >= 0, f"{s}.max_tokens={self.max_tokens} must be >= 0 (0: all)")
+        _positive(s, self, "batch_size")
+        _check(self.max_new_tokens >= 0, f"{s}.max_new_tokens={self.max_new_tokens} must be >= 0")
+        _check(self.temperature >= 0.0, f"{s}.temperature={self.temperature} must be >= 0 (0: greedy)")
+        _check(self.top_k >= 0, f"{s}.top_k={self.top_k} must be >= 0 (0: no limit)")
+
+
+SECTIONS: dict[str, type] = {
+    "merge": MergeParams,
+    "clean": CleanParams,
+    "tokenizer": TokenizerParams,
+    "pack": PackParams,
+    "model": ModelParams,
+    "train": TrainParams,
+    "eval": EvalParams,
+}
+
+
+# --------------------------------------------------------------------------- parsing
+
+_FLOAT_LIKE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check `value` against the field's type hint; return it converted where lossless."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        _check(value in choices, f"{key}={value!r} is not one of: {', '.join(map(str, choices))}")
+        return value
+    if origin is list:
+        (item_hint,) = typing.get_args(hint)
+        _check(isinstance(value, list), f"{key} must be a list, got {value!r}")
+        return [_coerce(v, item_hint, f"{key}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(hint):
+        _check(isinstance(value, dict), f"{key} must be a mapping of keys, got {value!r}")
+        return _build(hint, value, key)
+    if hint is bool:
+        _check(isinstance(value, bool), f"{key}={value!r} must be true or false")
+        return value
+    if hint is int:
+        _check(isinstance(value, int) and not isinstance(value, bool), f"{key}={value!r} must be an integer")
+        return value
+    if hint is float:
+        if isinstance(value, str) and _FLOAT_LIKE.match(value):
+            raise UserError(f"params.yaml: {key}={value!r} was read as a string: "
+                            f"YAML needs a dot in a float, write it like 3.0e-4")
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool), f"{key}={value!r} must be a number")
+        return float(value)
+    if hint is str:
+        _check(isinstance(value, str), f"{key}={value!r} must be a string")
+        return value
+    raise TypeError(f"unsupported params type {hint!r} for {key}")
+
+
+def _build(cls: type, raw: dict, section: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise UserError(f"params.yaml: unknown key {section}.{unknown[0]} (known keys: {', '.join(names)})")
+    values = {name: _coerce(raw[name], hints[name], f"{section}.{name}") for name in names if name in raw}
+    obj = cls(**values)
+    obj.validate(section)
+    return obj
+
+
+def parse_section(name: str, raw: dict | None) -> Any:
+    """Typed, validated params of one section from its raw mapping (missing keys take defaults)."""
+    return _build(SECTIONS[name], raw or {}, name)
+
+
+def read_params_file(path: str | Path = PARAMS_FILE) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path} not found: run the stage from the project root, next to params.yaml")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"{path} is not valid YAML: {err}") from None
+    _check(isinstance(data, dict), "the top level must be a mapping of sections")
+    return data
+
+
+def load_params(sections: list[str], path: str | Path = PARAMS_FILE) -> dict[str, Any]:
+    """Read and validate the named sections of params.yaml."""
+    data = read_params_file(path)
+    return {name: parse_section(name, data.get(name)) for name in sections}
+
+
+def as_dict(params: Any) -> dict:
+    return dataclasses.asdict(params)

@@ -1,0 +1,58 @@
+"""merge: every accepted file under merge.input_dir becomes documents in data/interim/merged/.
+
+Files are read in sorted path order, so the same folder always gives the same
+documents. Skipped files and invalid UTF-8 are counted in metrics/merge.json.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm import tqdm
+
+from stages.lib.atomic import atomic_dir, write_json
+from stages.lib.documents import DocumentWriter
+from stages.lib.errors import UserError, run_stage
+from stages.lib.params import load_params
+from stages.lib.sources import ReadOptions, SourceStats, find_input_files, read_file
+
+PARAM_SECTIONS = ["merge"]
+OUT_DIR = Path("data/interim/merged")
+METRICS = Path("metrics/merge.json")
+
+
+def main() -> None:
+    params = load_params(PARAM_SECTIONS)["merge"]
+    input_dir = Path(params.input_dir)
+    options = ReadOptions(params.doc_mode, params.text_field, params.encoding_errors, params.bad_files)
+    stats = SourceStats()
+
+    files = find_input_files(input_dir, params.extensions, stats)
+    with atomic_dir(OUT_DIR) as tmp_dir, DocumentWriter(tmp_dir) as writer:
+        for path in tqdm(files, desc="merge", unit="file"):
+            rel = path.relative_to(input_dir).as_posix()
+            for doc in read_file(path, rel, options, stats):
+                writer.write(doc)
+        if writer.documents == 0:
+            raise UserError(f"no documents found in {input_dir}: every file was empty or skipped "
+                            f"(skipped: {stats.files_skipped or 'none'})")
+
+    for rel, count in stats.invalid_utf8.items():
+        print(f"warning: {rel}: {count} invalid UTF-8 sequence(s) ({params.encoding_errors})")
+    for rel, reason in stats.files_skipped.items():
+        print(f"warning: skipped {rel}: {reason}")
+    write_json(METRICS, {
+        "files_read": stats.files_read,
+        "files_empty": stats.files_empty,
+        "files_skipped": len(stats.files_skipped),
+        "skipped_by_extension": dict(sorted(stats.skipped_by_extension.items())),
+        "invalid_utf8_files": len(stats.invalid_utf8),
+        "invalid_utf8_sequences": sum(stats.invalid_utf8.values()),
+        "bad_records": sum(stats.bad_records.values()),
+        "documents": stats.documents,
+        "bytes": stats.bytes,
+    })
+    print(f"merge: {stats.documents} documents, {stats.bytes / 1e6:.1f} MB from {stats.files_read} files")
+
+
+if __name__ == "__main__":
+    run_stage(main)
