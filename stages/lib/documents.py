@@ -41,6 +41,7 @@ class DocumentWriter:
         self._writer: pq.ParquetWriter | None = None
         self._part_index = 0
         self.documents = 0
+        self.bytes = 0  # UTF-8 bytes of text written
 
     def write(self, doc: Document) -> None:
         self._columns["id"].append(doc.id)
@@ -48,6 +49,7 @@ class DocumentWriter:
         self._columns["text"].append(doc.text)
         self._buffered += len(doc.text)
         self.documents += 1
+        self.bytes += len(doc.text.encode("utf-8"))
         if self._buffered >= self.row_group_bytes:
             self._flush()
 

@@ -1,0 +1,175 @@
+"""clean: merged documents -> normalized, filtered, scrubbed, deduplicated documents.
+
+Pass 1 streams the merged documents through `DocumentCleaner` in worker
+processes (normalize, length and quality filters, personal-data scrubbing,
+hashes) and decides, in document order, which to keep: exact duplicates by
+content hash, near duplicates by MinHash LSH. Kept documents go to a
+temporary Parquet folder while their lines are counted across documents.
+Pass 2 cuts boilerplate lines (found in many documents) from the kept ones.
+
+Outputs: data/interim/clean/ (documents), metrics/clean.json (counts and
+bytes per rule), reports/clean/removed.md (examples of what was removed).
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from tqdm import tqdm
+
+from stages.lib.atomic import atomic_dir, write_json, write_text
+from stages.lib.cleaning import DocResult, DocumentCleaner
+from stages.lib.documents import Document, DocumentWriter, iter_batches
+from stages.lib.errors import UserError, run_stage
+from stages.lib.line_dedupe import LineFrequency
+from stages.lib.near_dedupe import NearDuplicateIndex
+from stages.lib.parallel import ordered_map, resolve_workers
+from stages.lib.params import CleanParams, load_params
+
+PARAM_SECTIONS = ["clean"]
+IN_DIR = Path("data/interim/merged")
+OUT_DIR = Path("data/interim/clean")
+METRICS = Path("metrics/clean.json")
+REPORT = Path("reports/clean/removed.md")
+BATCH_BYTES = 2 << 20  # text per task sent to a worker
+
+
+class CleanReport:
+    """Counts documents and bytes per removal reason, and keeps a few examples of each."""
+
+    def __init__(self, examples_per_reason: int):
+        self.examples_per_reason = examples_per_reason
+        self.docs_in = self.bytes_in = self.docs_out = self.bytes_out = 0
+        self.removed_docs: collections.Counter = collections.Counter()
+        self.removed_bytes: collections.Counter = collections.Counter()
+        self.pii: collections.Counter = collections.Counter()
+        self.examples: dict[str, list[tuple[str, str]]] = collections.defaultdict(list)
+        self.boilerplate_units = 0
+
+    def remove(self, reason: str, doc_id: str, nbytes: int, excerpt: str) -> None:
+        self.removed_docs[reason] += 1
+        self.removed_bytes[reason] += nbytes
+        if len(self.examples[reason]) < self.examples_per_reason:
+            self.examples[reason].append((doc_id, excerpt))
+
+    def metrics(self) -> dict:
+        flat = {"documents_in": self.docs_in, "bytes_in": self.bytes_in,
+                "documents_out": self.docs_out, "bytes_out": self.bytes_out,
+                "boilerplate_units_removed": self.boilerplate_units}
+        for reason in sorted(self.removed_docs):
+            flat[f"removed_documents_{reason}"] = self.removed_docs[reason]
+            flat[f"removed_bytes_{reason}"] = self.removed_bytes[reason]
+        for kind in sorted(self.pii):
+            flat[f"pii_{kind}"] = self.pii[kind]
+        return flat
+
+    def markdown(self) -> str:
+        lines = ["# Removed by clean", "", "| reason | documents | bytes |", "|---|---:|---:|"]
+        lines += [f"| {r} | {self.removed_docs[r]} | {self.removed_bytes[r]} |" for r in sorted(self.removed_docs)]
+        for reason in sorted(self.examples):
+            lines += ["", f"## {reason}", ""]
+            for doc_id, excerpt in self.examples[reason]:
+                quoted = excerpt.strip().replace("\n", " ⏎ ")[:300]
+                lines.append(f"- `{doc_id}`: {quoted}")
+        return "\n".join(lines) + "\n"
+
+
+def read_batches(in_dir: Path) -> Iterator[list[tuple[str, str, str]]]:
+    """Documents grouped into tasks of about BATCH_BYTES of text."""
+    batch, size = [], 0
+    for record_batch in iter_batches(in_dir):
+        cols = record_batch.to_pydict()
+        for doc in zip(cols["id"], cols["source"], cols["text"]):
+            batch.append(doc)
+            size += len(doc[2])
+            if size >= BATCH_BYTES:
+                yield batch
+                batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def deduplicate(results: Iterator[DocResult], params: CleanParams, report: CleanReport,
+                writer: DocumentWriter, line_counts: LineFrequency | None) -> None:
+    """Pass 1 decisions, in document order: keep a document unless it was removed or seen before."""
+    seen_hashes: set[int] = set()
+    near = params.near_dedupe
+    near_index = NearDuplicateIndex(near.num_perm, near.threshold) if near.enabled else None
+    for result in results:
+        report.docs_in += 1
+        report.bytes_in += result.bytes_in
+        report.pii.update(result.pii)
+        if result.reason is None and params.exact_dedupe:
+            if result.content_hash in seen_hashes:
+                result.reason = "exact_duplicate"
+            seen_hashes.add(result.content_hash)
+        if result.reason is None and near_index is not None:
+            match = near_index.add_or_match(result.id, result.signature)
+            if match is not None:
+                result.reason = "near_duplicate"
+                result.text = f"(similar to {match[0]}, Jaccard ~{match[1]:.2f}) {result.text[:300]}"
+        if result.reason is not None:
+            report.remove(result.reason, result.id, result.bytes_in, result.text)
+            continue
+        writer.write(Document(result.id, result.source, result.text))
+        if line_counts is not None:
+            line_counts.add(result.text)
+
+
+def strip_boilerplate_batch(batch: list[tuple[str, str, str]], line_counts: LineFrequency,
+                            min_chars: int) -> list[tuple[Document, int, str | None]]:
+    """Pass 2, per worker: cut boilerplate units; a document left too short is removed."""
+    out = []
+    for doc_id, source, text in batch:
+        new_text, removed_units = line_counts.remove_boilerplate(text)
+        reason = "too_short_after_boilerplate" if len(new_text.strip()) < min_chars else None
+        out.append((Document(doc_id, source, new_text), removed_units, reason))
+    return out
+
+
+def main() -> None:
+    params: CleanParams = load_params(PARAM_SECTIONS)["clean"]
+    workers = resolve_workers(params.workers)
+    report = CleanReport(params.report_examples)
+    cleaner = DocumentCleaner(params)
+    lines = params.line_dedupe
+    line_counts = LineFrequency(lines.unit, lines.min_chars) if lines.enabled else None
+
+    with atomic_dir(OUT_DIR) as out_dir, tempfile.TemporaryDirectory(dir=OUT_DIR.parent) as pass1_dir:
+        # Pass 1: per-document work in parallel, dedupe decisions in order.
+        batches = read_batches(IN_DIR)
+        results = (r for batch in ordered_map(cleaner.clean_batch, batches, workers) for r in batch)
+        results = tqdm(results, desc="clean", unit="doc")
+        kept_dir = Path(pass1_dir) if line_counts is not None else out_dir
+        with DocumentWriter(kept_dir) as writer:
+            deduplicate(results, params, report, writer, line_counts)
+
+        # Pass 2: cut boilerplate from the kept documents.
+        if line_counts is not None:
+            line_counts.finalize(lines.min_docs)
+            strip = functools.partial(strip_boilerplate_batch, line_counts=line_counts, min_chars=params.min_chars)
+            with DocumentWriter(out_dir) as writer:
+                for batch in ordered_map(strip, read_batches(kept_dir), workers):
+                    for doc, removed_units, reason in batch:
+                        report.boilerplate_units += removed_units
+                        if reason is not None:
+                            report.remove(reason, doc.id, len(doc.text.encode("utf-8")), doc.text)
+                        else:
+                            writer.write(doc)
+        report.docs_out, report.bytes_out = writer.documents, writer.bytes
+
+        write_text(REPORT, report.markdown())
+        if report.docs_out == 0:
+            raise UserError(f"clean removed every document ({dict(report.removed_docs)}); "
+                            f"see {REPORT} and loosen the clean.* thresholds")
+
+    write_json(METRICS, report.metrics())
+    print(f"clean: kept {report.docs_out} of {report.docs_in} documents, "
+          f"{report.bytes_out / 1e6:.1f} of {report.bytes_in / 1e6:.1f} MB; removed {dict(report.removed_docs)}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,89 @@
+"""eval: score the best checkpoint on the validation split (and any eval.heldout files).
+
+Writes metrics/eval.json (val_loss, val_ppl, val_bpb, and unigram_bpb: the
+bits per byte of a unigram model fitted on the train split, the baseline any
+model must beat) and metrics/samples.md (text generated from eval.prompts).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stages.lib.atomic import write_json, write_text
+from stages.lib.batches import TokenWindows
+from stages.lib.checkpoint import check_tokenizer, load_checkpoint
+from stages.lib.errors import UserError, run_stage
+from stages.lib.params import EvalParams, load_params
+from stages.lib.runtime import resolve_device, resolve_precision, seed_everything
+from stages.lib.scoring import score_model, score_unigram, unigram_log_probs, window_indices
+from stages.lib.tokenizer_adapter import Tokenizer, load_tokenizer
+
+PARAM_SECTIONS = ["eval"]
+CHECKPOINT = Path("artifacts/checkpoints/model.pt")
+TOKENIZER_DIR = Path("artifacts/tokenizer")
+SHARD_DIR = Path("data/shards")
+METRICS = Path("metrics/eval.json")
+SAMPLES = Path("metrics/samples.md")
+
+
+def heldout_windows(path: Path, tok: Tokenizer, block_size: int) -> TokenWindows:
+    if not path.is_file():
+        raise UserError(f"eval.heldout names {path}, which is not a file: fix the path or remove it")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    ids = np.asarray(tok.encode(text) + [tok.eot_id], dtype=np.int64)
+    return TokenWindows([ids], block_size, f"eval.heldout file {path}")
+
+
+def write_samples(model, tok: Tokenizer, ep: EvalParams, device: torch.device) -> None:
+    generator = torch.Generator(device=device).manual_seed(ep.seed)
+    parts = ["# Samples", "", f"temperature {ep.temperature}, top_k {ep.top_k}, "
+             f"{ep.max_new_tokens} new tokens, seed {ep.seed}", ""]
+    for prompt in ep.prompts:
+        ids = tok.encode(prompt) or [tok.eot_id]
+        out = model.generate(torch.tensor([ids], device=device), ep.max_new_tokens, ep.temperature, ep.top_k,
+                             generator=generator)
+        parts += [f"## {prompt}", "", "```text", tok.decode(out[0].tolist()), "```", ""]
+    write_text(SAMPLES, "\n".join(parts))
+
+
+def main() -> None:
+    ep: EvalParams = load_params(PARAM_SECTIONS)["eval"]
+    device = resolve_device(ep.device, "eval.device")
+    dtype = resolve_precision(ep.precision, device, "eval.precision")
+    seed_everything(ep.seed)
+    model, meta = load_checkpoint(CHECKPOINT, device)
+    tok = load_tokenizer(TOKENIZER_DIR)
+    check_tokenizer(meta, tok.fingerprint, TOKENIZER_DIR)
+    token_bytes = torch.from_numpy(tok.token_bytes())
+    block_size = model.cfg.block_size
+
+    val = TokenWindows.from_split(SHARD_DIR, "val", block_size)
+    windows = window_indices(val, ep.max_tokens)
+    score = score_model(model, val, windows, ep.batch_size, token_bytes, device, dtype)
+    unigram = score_unigram(unigram_log_probs(TokenWindows.from_split(SHARD_DIR, "train", block_size),
+                                              tok.vocab_size), val, windows, token_bytes)
+    metrics = {
+        "val_loss": round(score.loss, 4),
+        "val_ppl": round(score.ppl, 3),
+        "val_bpb": round(score.bpb, 4),
+        "unigram_bpb": round(unigram.bpb, 4),
+        "val_tokens": score.targets,
+        "val_bytes": score.bytes,
+        "checkpoint_step": meta["step"],
+    }
+    for path in map(Path, ep.heldout):
+        data = heldout_windows(path, tok, block_size)
+        held = score_model(model, data, window_indices(data, 0), ep.batch_size, token_bytes, device, dtype)
+        metrics[f"heldout_{path.stem}_bpb"] = round(held.bpb, 4)
+        metrics[f"heldout_{path.stem}_loss"] = round(held.loss, 4)
+
+    write_json(METRICS, metrics)
+    write_samples(model, tok, ep, device)
+    print(f"eval: val_loss {score.loss:.4f}, val_ppl {score.ppl:.2f}, val_bpb {score.bpb:.4f} "
+          f"(unigram baseline {unigram.bpb:.4f}) on {score.targets:,} tokens")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,59 @@
+"""Checkpoints: weights plus what is needed to rebuild and trust them.
+
+A checkpoint is a plain dict of tensors and primitives, so it loads with
+`torch.load(..., weights_only=True)`: no pickled code runs on load.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from stages.lib.atomic import atomic_path
+from stages.lib.errors import UserError
+from stages.lib.model import GPT, model_config_dict
+from stages.lib.params import ModelParams
+
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: str | Path, model: GPT, tokenizer_fingerprint: str, step: int, val_loss: float) -> None:
+    state = {
+        "format_version": FORMAT_VERSION,
+        "model": model.state_dict(),
+        "model_config": model_config_dict(model.cfg),
+        "vocab_size": model.vocab_size,
+        "tokenizer_fingerprint": tokenizer_fingerprint,
+        "step": step,
+        "val_loss": val_loss,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[GPT, dict]:
+    """The model (in eval mode, on device) and the checkpoint's metadata."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"checkpoint {path} not found: run the train stage first (dvc repro)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for a damaged file
+        raise UserError(f"{path} is not a readable checkpoint ({err}); retrain with dvc repro") from None
+    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+        raise UserError(f"{path} is not a checkpoint of format version {FORMAT_VERSION}: retrain with dvc repro")
+    model = GPT(ModelParams(**state["model_config"]), state["vocab_size"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[-1].strip()
+        raise UserError(f"{path} does not match this version's model ({first}): retrain with dvc repro") from None
+    model.to(device).eval()
+    meta = {k: v for k, v in state.items() if k != "model"}
+    return model, meta
+
+
+def check_tokenizer(meta: dict, fingerprint: str, tokenizer_dir: str | Path) -> None:
+    if meta["tokenizer_fingerprint"] != fingerprint:
+        raise UserError(f"the checkpoint was trained with tokenizer {meta['tokenizer_fingerprint']}, but "
+                        f"{tokenizer_dir} holds {fingerprint}: pass the matching --tokenizer or retrain")

@@ -1,0 +1,83 @@
+"""The per-document half of the clean stage: a pure function from a document to a result.
+
+`DocumentCleaner.clean_batch` normalizes, filters and scrubs documents and
+computes the hashes the dedupe steps need. It holds no global state, so the
+clean stage runs it in worker processes (or, unchanged, under an executor
+such as datatrove or Ray Data); the decisions that need the whole corpus
+(exact and near dedupe, boilerplate) stay in the stage, in document order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import xxhash
+
+from stages.lib.near_dedupe import MinHasher
+from stages.lib.params import CleanParams
+from stages.lib.pii import PiiScrubber
+from stages.lib.quality import quality_failure
+from stages.lib import textnorm
+
+EXCERPT_CHARS = 300
+
+
+@dataclass
+class DocResult:
+    id: str
+    source: str
+    bytes_in: int
+    text: str = ""  # cleaned text when kept; an excerpt when removed
+    reason: str | None = None  # why the document was removed, None when kept
+    pii: dict[str, int] = field(default_factory=dict)
+    content_hash: int = 0  # exact-duplicate key of the cleaned text
+    signature: np.ndarray | None = None  # MinHash signature for near dedupe
+
+
+class DocumentCleaner:
+    def __init__(self, params: CleanParams):
+        self.params = params
+        self.scrubber = PiiScrubber(params.pii.kinds)
+        near = params.near_dedupe
+        self.minhasher = MinHasher(near.num_perm, near.ngram, near.seed) if near.enabled else None
+
+    def clean_batch(self, batch: list[tuple[str, str, str]]) -> list[DocResult]:
+        return [self.clean(doc_id, source, text) for doc_id, source, text in batch]
+
+    def normalize(self, text: str) -> str:
+        p = self.params
+        if p.fix_mojibake:
+            text = textnorm.fix_mojibake(text)
+        text = textnorm.normalize_unicode(text, p.normalize)
+        if p.strip_control:
+            text = textnorm.strip_invisible(text)
+        if p.tidy_whitespace:
+            text = textnorm.tidy_whitespace(text)
+        return text
+
+    def rejection(self, text: str) -> str | None:
+        """Why a normalized document is dropped before dedupe, or None."""
+        p = self.params
+        if len(text) < p.min_chars:
+            return "too_short"
+        if p.max_chars and len(text) > p.max_chars:
+            return "too_long"
+        failed = quality_failure(text, p.quality)
+        return f"quality_{failed}" if failed else None
+
+    def clean(self, doc_id: str, source: str, text: str) -> DocResult:
+        result = DocResult(doc_id, source, bytes_in=len(text.encode("utf-8")))
+        text = self.normalize(text)
+        result.reason = self.rejection(text)
+        if result.reason is None:
+            text, result.pii = self.scrubber.scrub(text)
+            if result.pii and self.params.pii.action == "drop":
+                result.reason = "pii"
+        if result.reason is not None:
+            result.text = text[:EXCERPT_CHARS]
+            return result
+        result.text = text
+        result.content_hash = xxhash.xxh3_64_intdigest(text)
+        if self.minhasher is not None:
+            result.signature = self.minhasher.signature(text)
+        return result

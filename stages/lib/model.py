@@ -1,0 +1,239 @@
+"""A decoder-only transformer in the modern small-model style, every choice switchable.
+
+Defaults (model.* in params.yaml): rotary positions, RMSNorm, squared-ReLU MLP,
+QK-norm, tied input/output embeddings, zero-initialised output projections,
+attention through `scaled_dot_product_attention` (flash kernels on GPU), and a
+vocabulary padded to a multiple of 64 for fast matmuls. The switches give back
+a GPT-2-style model (learned positions, LayerNorm, GELU) for comparison.
+
+Shapes: B batch, T time (<= block_size), C = n_embd, H heads, D = C // H head size, V padded vocab.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from stages.lib.params import ModelParams
+
+VOCAB_MULTIPLE = 64
+
+
+def padded_vocab(vocab_size: int) -> int:
+    return (vocab_size + VOCAB_MULTIPLE - 1) // VOCAB_MULTIPLE * VOCAB_MULTIPLE
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm whose gain follows the input dtype: under bf16 autocast the fused kernel needs matching dtypes."""
+
+    def __init__(self, dim: int, affine: bool = True, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim)) if affine else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.weight.to(x.dtype) if self.weight is not None else None
+        return F.rms_norm(x, (x.size(-1),), weight, self.eps)
+
+
+def make_norm(cfg: ModelParams, dim: int) -> nn.Module:
+    if cfg.norm == "rmsnorm":
+        return RMSNorm(dim)
+    return nn.LayerNorm(dim, bias=cfg.bias)
+
+
+class Rotary(nn.Module):
+    """Rotary position embedding (Su et al. 2021), applied to queries and keys."""
+
+    def __init__(self, head_dim: int, max_len: int, base: float):
+        super().__init__()
+        inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))  # [D/2]
+        angles = torch.outer(torch.arange(max_len, dtype=torch.float32), inv_freq)  # [max_len, D/2]
+        # Not saved in checkpoints: derived from the config.
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [B, H, T, D]
+        T = x.size(-2)
+        cos, sin = self.cos[:T].to(x.dtype), self.sin[:T].to(x.dtype)  # [T, D/2]
+        x1, x2 = x.chunk(2, dim=-1)  # rotate the two halves as (real, imaginary) pairs
+        return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: ModelParams):
+        super().__init__()
+        self.n_head = cfg.n_head
+        self.head_dim = cfg.n_embd // cfg.n_head
+        self.dropout = cfg.dropout
+        self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
+        self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+        self.proj.zero_init = True
+        # QK-norm keeps attention logits bounded, which allows higher learning rates.
+        self.q_norm = RMSNorm(self.head_dim, affine=False) if cfg.qk_norm else nn.Identity()
+        self.k_norm = RMSNorm(self.head_dim, affine=False) if cfg.qk_norm else nn.Identity()
+        self.rotary = Rotary(self.head_dim, cfg.block_size, cfg.rope_base) if cfg.position == "rope" else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).unbind(dim=2)  # 3 x [B, T, H, D]
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # [B, H, T, D]
+        q, k = self.q_norm(q), self.k_norm(k)
+        if self.rotary is not None:
+            q, k = self.rotary(q), self.rotary(k)
+        dropout = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)  # [B, H, T, D]
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelParams):
+        super().__init__()
+        self.kind = cfg.mlp
+        hidden = int(cfg.mlp_ratio * cfg.n_embd)
+        if cfg.mlp == "swiglu":
+            # 2/3 of the width keeps parameters equal to a plain MLP of the same ratio.
+            hidden = padded_vocab(int(2 * hidden / 3))
+            self.fc = nn.Linear(cfg.n_embd, 2 * hidden, bias=cfg.bias)
+        else:
+            self.fc = nn.Linear(cfg.n_embd, hidden, bias=cfg.bias)
+        self.proj = nn.Linear(hidden, cfg.n_embd, bias=cfg.bias)
+        self.proj.zero_init = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x)  # [B, T, hidden] (x2 for swiglu)
+        if self.kind == "relu2":
+            h = F.relu(h).square()
+        elif self.kind == "swiglu":
+            gate, up = h.chunk(2, dim=-1)
+            h = F.silu(gate) * up
+        else:
+            h = F.gelu(h, approximate="tanh")
+        return self.proj(h)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelParams):
+        super().__init__()
+        self.norm1 = make_norm(cfg, cfg.n_embd)
+        self.attn = CausalSelfAttention(cfg)
+        self.norm2 = make_norm(cfg, cfg.n_embd)
+        self.mlp = MLP(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.norm1(x)))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: ModelParams, vocab_size: int):
+        super().__init__()
+        self.cfg = cfg
+        self.vocab_size = vocab_size
+        V = padded_vocab(vocab_size)
+        self.wte = nn.Embedding(V, cfg.n_embd)
+        self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd) if cfg.position == "learned" else None
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.norm_f = make_norm(cfg, cfg.n_embd)
+        self.lm_head = nn.Linear(cfg.n_embd, V, bias=False)
+        if cfg.tie_embeddings:
+            self.lm_head.weight = self.wte.weight
+        self.grad_checkpointing = False
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            # Output projections start at zero: each block begins as the identity, which trains faster.
+            if getattr(module, "zero_init", False):
+                nn.init.zeros_(module.weight)
+            else:
+                nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
+                reduction: str = "mean") -> tuple[torch.Tensor, torch.Tensor | None]:
+        """idx, targets: [B, T] token ids. Returns logits [B, T, vocab_size] and the loss (or None)."""
+        B, T = idx.shape
+        x = self.wte(idx)  # [B, T, C]
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(T, device=idx.device))
+        x = self.drop(x)
+        for block in self.blocks:
+            if self.grad_checkpointing and self.training:
+                x = checkpoint(block, x, use_reentrant=False)  # recompute activations in backward: less memory
+            else:
+                x = block(x)
+        x = self.norm_f(x)
+        logits = self.lm_head(x)[..., :self.vocab_size]  # [B, T, vocab]: padding columns never predicted
+        if self.cfg.logit_softcap > 0:
+            cap = self.cfg.logit_softcap
+            logits = cap * torch.tanh(logits / cap)
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(logits.float().view(B * T, -1), targets.reshape(B * T), reduction=reduction)
+        return logits, loss
+
+    # ------------------------------------------------------------------ accounting
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= self.wte.weight.numel()
+            if self.wpe is not None:
+                n -= self.wpe.weight.numel()
+        return n
+
+    def flops_per_token(self, seq_len: int | None = None) -> int:
+        """Training FLOPs per token: 6 N (matmul weights, forward + backward) + attention (PaLM, appendix B)."""
+        T = seq_len or self.cfg.block_size
+        n_matmul = self.num_params(non_embedding=True) + self.lm_head.weight.numel()
+        return 6 * n_matmul + 12 * self.cfg.n_layer * self.cfg.n_embd * T
+
+    # ------------------------------------------------------------------ optimizer
+
+    def optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float],
+                  device: torch.device) -> torch.optim.AdamW:
+        """AdamW with weight decay on matrices only (not norms, biases or embeddings' gains)."""
+        params = {name: p for name, p in self.named_parameters() if p.requires_grad}
+        decay = [p for p in params.values() if p.dim() >= 2]
+        no_decay = [p for p in params.values() if p.dim() < 2]
+        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        # fused runs one kernel for all parameters on GPUs; foreach batches them elsewhere.
+        fused = device.type == "cuda"
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused, foreach=None if fused else True)
+
+    # ------------------------------------------------------------------ sampling
+
+    @torch.no_grad()
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int = 0,
+                 generator: torch.Generator | None = None, stop_token: int | None = None) -> torch.Tensor:
+        """Append up to max_new_tokens sampled tokens to idx [B, T]; temperature 0 is greedy."""
+        for _ in range(max_new_tokens):
+            context = idx[:, -self.cfg.block_size:]
+            logits, _ = self(context)
+            logits = logits[:, -1, :].float()  # [B, vocab]
+            if temperature == 0:
+                next_id = logits.argmax(dim=-1, keepdim=True)
+            else:
+                logits = logits / temperature
+                if top_k > 0:
+                    kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
+                    logits = logits.masked_fill(logits < kth, float("-inf"))
+                next_id = torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator)
+            idx = torch.cat((idx, next_id), dim=1)
+            if stop_token is not None and bool((next_id == stop_token).all()):
+                break
+        return idx
+
+
+def model_config_dict(cfg: ModelParams) -> dict:
+    return dataclasses.asdict(cfg)

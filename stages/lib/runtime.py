@@ -1,0 +1,68 @@
+"""Where and how tensors run: device, precision, seeds.
+
+`auto` picks CUDA, then MPS, then CPU; bf16 where the hardware runs it fast
+(CUDA with bf16, CPUs with AVX512-BF16 or AMX), fp16 on older GPUs (with a
+grad scaler in training), fp32 otherwise.
+"""
+from __future__ import annotations
+
+import contextlib
+import random
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from stages.lib.errors import UserError
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(name: str, key: str = "train.device") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"{key}=cuda but no CUDA GPU is visible to torch: set {key}=auto or cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"{key}=mps but MPS is not available: set {key}=auto or cpu")
+    return torch.device(name)
+
+
+@lru_cache(maxsize=1)
+def cpu_has_fast_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(name: str, device: torch.device, key: str = "train.precision") -> torch.dtype:
+    if name == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if device.type == "cpu" and cpu_has_fast_bf16():
+            return torch.bfloat16
+        return torch.float32
+    dtype = DTYPES[name]
+    if dtype == torch.float16 and device.type == "cpu":
+        raise UserError(f"{key}=fp16 is not supported on the CPU: use bf16 or fp32")
+    return dtype
+
+
+def autocast(device: torch.device, dtype: torch.dtype):
+    """Mixed-precision context: weights stay fp32, matmuls run in `dtype`."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

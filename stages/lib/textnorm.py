@@ -1,0 +1,43 @@
+"""Text normalization: Unicode form, invisible characters, whitespace.
+
+Each step is a pure function on a string, so the clean stage can run them in
+worker processes and a user can reason about them one at a time.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# C0/C1 controls except \t \n \r (CR is tidied into LF below), plus invisible
+# characters that only break tokenization: zero-width space, word joiner,
+# byte-order mark, soft hyphen. ZWJ/ZWNJ (U+200C/D) stay: Persian, Indic
+# scripts and emoji sequences need them.
+_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2060\ufeff\u00ad]")
+_TRAILING_SPACE = re.compile(r"[ \t]+\n")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+def fix_mojibake(text: str) -> str:
+    """Repair text decoded with the wrong codec ('Ã©' -> 'é'). ftfy does this well; we don't hand-write it."""
+    import ftfy  # imported here: only needed when clean.fix_mojibake is on
+
+    return ftfy.fix_text(text, normalization="NFC")
+
+
+def normalize_unicode(text: str, form: str) -> str:
+    if form == "none" or unicodedata.is_normalized(form, text):
+        return text
+    return unicodedata.normalize(form, text)
+
+
+def strip_invisible(text: str) -> str:
+    return _INVISIBLE.sub("", text)
+
+
+def tidy_whitespace(text: str) -> str:
+    """CRLF/CR to LF, no trailing spaces, at most one blank line in a row, no blank edges."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _TRAILING_SPACE.sub("\n", text)
+    text = _BLANK_RUNS.sub("\n\n", text)
+    return text.strip()

@@ -1,0 +1,120 @@
+"""pack: tokenize the clean documents into train/val token shards.
+
+Each document goes wholly to train or val by a seeded hash of its id, so no
+document straddles the split and the split is stable as the corpus grows.
+Documents are encoded in batches by the tokenizer library's parallel batch
+encoder, the next batch encoding in a background thread while the previous
+one is written; memory stays bounded by a few batches.
+
+Outputs data/shards/{train,val}-NNNNN.bin (+ .docs.npy), data/shards/meta.json,
+metrics/pack.json.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from stages.lib.atomic import atomic_dir, write_json
+from stages.lib.documents import iter_batches
+from stages.lib.errors import UserError, run_stage
+from stages.lib.params import PackParams, load_params
+from stages.lib.sampling import unit_hash
+from stages.lib.shards import ShardWriter
+from stages.lib.tokenizer_adapter import Tokenizer, load_tokenizer
+
+PARAM_SECTIONS = ["pack"]
+IN_DIR = Path("data/interim/clean")
+TOKENIZER_DIR = Path("artifacts/tokenizer")
+OUT_DIR = Path("data/shards")
+METRICS = Path("metrics/pack.json")
+BATCH_CHARS = 4 << 20  # text encoded per batch
+SPLITS = ("train", "val")
+
+
+def split_batches(params: PackParams) -> Iterator[dict[str, list[str]]]:
+    """Batches of document texts, routed to train or val by a hash of the document id."""
+    batch: dict[str, list[str]] = {split: [] for split in SPLITS}
+    size = 0
+    for record_batch in iter_batches(IN_DIR):
+        cols = record_batch.to_pydict()
+        for doc_id, text in zip(cols["id"], cols["text"]):
+            split = "val" if unit_hash(params.seed, doc_id) < params.val_fraction else "train"
+            batch[split].append(text)
+            size += len(text)
+            if size >= BATCH_CHARS:
+                yield batch
+                batch, size = {split: [] for split in SPLITS}, 0
+    if size:
+        yield batch
+
+
+def encode(tok: Tokenizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Flat token array with end-of-text after each document, the documents' lengths, their UTF-8 bytes."""
+    ids = tok.encode_batch(texts) if texts else []
+    for doc in ids:
+        doc.append(tok.eot_id)
+    lengths = np.fromiter((len(doc) for doc in ids), dtype=np.int64, count=len(ids))
+    flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
+    return flat, lengths, sum(len(t.encode("utf-8")) for t in texts)
+
+
+def encoded_batches(tok: Tokenizer, params: PackParams):
+    """Encode batch k+1 in a background thread (the tokenizer releases the GIL) while k is written."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for batch in split_batches(params):
+            future = pool.submit(lambda b: {s: encode(tok, b[s]) for s in SPLITS}, batch)
+            if pending is not None:
+                yield pending.result()
+            pending = future
+        if pending is not None:
+            yield pending.result()
+
+
+def main() -> None:
+    params: PackParams = load_params(PARAM_SECTIONS)["pack"]
+    tok = load_tokenizer(TOKENIZER_DIR)
+    split_bytes = dict.fromkeys(SPLITS, 0)
+
+    with atomic_dir(OUT_DIR) as out_dir:
+        writers = {s: ShardWriter(out_dir, s, tok.vocab_size, params.shard_tokens) for s in SPLITS}
+        progress = tqdm(desc="pack", unit="tok", unit_scale=True)
+        for encoded in encoded_batches(tok, params):
+            for split, (flat, lengths, nbytes) in encoded.items():
+                writers[split].write_documents(flat, lengths)
+                split_bytes[split] += nbytes
+                progress.update(len(flat))
+        progress.close()
+        for writer in writers.values():
+            writer.close()
+
+        counts = {s: (writers[s].total_documents, writers[s].total_tokens) for s in SPLITS}
+        if counts["train"][0] == 0 or counts["val"][0] == 0:
+            empty = "train" if counts["train"][0] == 0 else "val"
+            raise UserError(f"the {empty} split is empty ({counts['train'][0]} train and {counts['val'][0]} val "
+                            f"documents): add documents, change pack.val_fraction={params.val_fraction}, "
+                            f"or use merge.doc_mode=paragraph to get more, smaller documents")
+        meta = {
+            "format_version": 1,
+            "tokenizer_fingerprint": tok.fingerprint,
+            "tokenizer_kind": tok.kind,
+            "vocab_size": tok.vocab_size,
+            "eot_id": tok.eot_id,
+            "dtype": writers["train"].dtype.name,
+            "splits": {s: {"documents": counts[s][0], "tokens": counts[s][1], "bytes": split_bytes[s],
+                           "shards": writers[s].index} for s in SPLITS},
+        }
+        write_json(out_dir / "meta.json", meta)
+
+    write_json(METRICS, {f"{s}_{k}": meta["splits"][s][k] for s in SPLITS for k in ("documents", "tokens", "bytes")})
+    print(f"pack: {counts['train'][1]:,} train and {counts['val'][1]:,} val tokens "
+          f"({counts['train'][0]} and {counts['val'][0]} documents)")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,61 @@
+"""tokenizer: train the tokenizer named by tokenizer.kind on a sample of the clean corpus.
+
+Outputs artifacts/tokenizer/ (the library's own files + meta.json) and
+metrics/tokenizer.json (vocab size, bytes per token on the sample).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm import tqdm
+
+from stages.lib.atomic import atomic_dir, write_json
+from stages.lib.documents import iter_batches
+from stages.lib.errors import run_stage
+from stages.lib.params import TokenizerParams, load_params
+from stages.lib.sampling import sample_chunks
+from stages.lib.tokenizer_adapter import train_tokenizer
+
+PARAM_SECTIONS = ["tokenizer"]
+IN_DIR = Path("data/interim/clean")
+OUT_DIR = Path("artifacts/tokenizer")
+METRICS = Path("metrics/tokenizer.json")
+MEASURE_CHARS = 2_000_000  # text encoded to measure bytes per token
+
+
+def corpus_chars(in_dir: Path) -> int:
+    return sum(sum(len(t) for t in batch.column("text").to_pylist()) for batch in iter_batches(in_dir))
+
+
+def documents(in_dir: Path):
+    for batch in iter_batches(in_dir):
+        cols = batch.to_pydict()
+        yield from zip(cols["id"], cols["text"])
+
+
+def main() -> None:
+    params: TokenizerParams = load_params(PARAM_SECTIONS)["tokenizer"]
+    total = corpus_chars(IN_DIR)
+    keep = min(1.0, params.train_bytes / max(total, 1))
+    print(f"tokenizer: training {params.kind} (vocab {params.vocab_size}) on {keep:.0%} of {total / 1e6:.1f} M chars")
+
+    sample = tqdm(sample_chunks(documents(IN_DIR), keep, params.seed), desc="tokenizer", unit="chunk")
+    with atomic_dir(OUT_DIR) as tmp_dir:
+        tok = train_tokenizer(sample, tmp_dir, params.kind, params.vocab_size, params.min_frequency,
+                              params.special_tokens, params.byte_fallback, params.seed)
+
+        # Bytes per token on a sample of the corpus: how much text one model step sees.
+        measured = []
+        for text in sample_chunks(documents(IN_DIR), keep, params.seed + 1):
+            measured.append(text)
+            if sum(map(len, measured)) >= MEASURE_CHARS:
+                break
+        n_tokens = sum(len(ids) for ids in tok.encode_batch(measured))
+        n_bytes = sum(len(t.encode("utf-8")) for t in measured)
+
+    write_json(METRICS, {"vocab_size": tok.vocab_size, "bytes_per_token": round(n_bytes / max(n_tokens, 1), 4)})
+    print(f"tokenizer: vocab {tok.vocab_size}, {n_bytes / max(n_tokens, 1):.2f} bytes per token")
+
+
+if __name__ == "__main__":
+    run_stage(main)
