@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -61,6 +62,19 @@ def estimate_val_loss(model: torch.nn.Module, val: TokenWindows, windows: list[i
     return total / count
 
 
+def maybe_compile(model: torch.nn.Module, wanted: bool, device: torch.device) -> torch.nn.Module:
+    """torch.compile where it works: it fuses the many small ops that dominate small models."""
+    if not wanted:
+        return model
+    if device.type == "mps":
+        print("warning: train.compile is not supported on MPS; running eager")
+        return model
+    if device.type == "cpu" and not (shutil.which("g++") or shutil.which("clang++") or shutil.which("c++")):
+        print("warning: train.compile on the CPU needs a C++ compiler (g++ or clang++); running eager")
+        return model
+    return torch.compile(model)
+
+
 def open_live():
     """dvclive logger for the curves in dvclive/train (dvc.yaml declares them; dvclive must not edit it)."""
     from dvclive import Live
@@ -97,11 +111,10 @@ def main() -> None:
     raw_model.grad_checkpointing = tp.grad_checkpointing
     optimizer = raw_model.optimizer(tp.learning_rate, tp.weight_decay, (tp.beta1, tp.beta2), device)
     scaler = torch.amp.GradScaler(device.type, enabled=(dtype == torch.float16))
-    compiled: torch.nn.Module = torch.compile(raw_model) if tp.compile else raw_model
-    model = compiled
+    model = maybe_compile(raw_model, tp.compile, device)
     if dist_info.enabled:
         model = torch.nn.parallel.DistributedDataParallel(
-            compiled, device_ids=[dist_info.local_rank] if device.type == "cuda" else None)
+            model, device_ids=[dist_info.local_rank] if device.type == "cuda" else None)
 
     tokens_per_step = tp.batch_size * tp.grad_accum_steps * cfg.block_size * dist_info.world_size
     main_rank = dist_info.is_main
@@ -142,7 +155,8 @@ def main() -> None:
         optimizer.zero_grad(set_to_none=True)
 
         train_loss = distributed.all_reduce_mean(loss_sum, dist_info).item()  # .item() syncs the device
-        train_time += time.perf_counter() - step_start
+        if step > 0:  # step 0 pays for compilation and warm-up: leave it out of the speed figure
+            train_time += time.perf_counter() - step_start
         if not math.isfinite(train_loss) or train_loss > 100:
             raise UserError(f"train loss became {train_loss} at step {step}: lower train.learning_rate "
                             f"(now {tp.learning_rate}) or raise train.warmup_steps; the best checkpoint "
@@ -152,7 +166,8 @@ def main() -> None:
         # Validation and checkpoint on the schedule, and always after the last step.
         last = step == tp.max_steps - 1
         if step % tp.eval_interval == 0 or last:
-            val_loss = estimate_val_loss(compiled, val_data, val_windows, tp.batch_size, device, dtype)
+            # The eager model: a compiled one would recompile for eval mode and the summed loss.
+            val_loss = estimate_val_loss(raw_model, val_data, val_windows, tp.batch_size, device, dtype)
             if main_rank:
                 live.step = step
                 live.log_metric("train_loss", train_loss)
@@ -173,12 +188,12 @@ def main() -> None:
             "best_step": best_step,
             "steps": tp.max_steps,
             "tokens": tokens,
-            "tokens_per_sec": round(tokens / max(train_time, 1e-9), 1),
+            "tokens_per_sec": round((tokens - tokens_per_step) / max(train_time, 1e-9), 1),
             "wall_time_s": round(wall, 1),
             "params_non_embedding": raw_model.num_params(),
         })
         print(f"train: best val loss {best_val:.4f} at step {best_step}, "
-              f"{tokens / max(train_time, 1e-9):,.0f} tokens/s, {wall:.0f}s")
+              f"{(tokens - tokens_per_step) / max(train_time, 1e-9):,.0f} tokens/s, {wall:.0f}s")
     distributed.shutdown(dist_info)
 
 

@@ -30,7 +30,7 @@ class TokenWindows:
         self.n_windows = int(self.first_window[-1])
         self.n_tokens = sum(len(s) for s in shards)
         if self.n_windows == 0:
-            raise UserError(f"{name} has {self.n_tokens} tokens per shard at most, fewer than "
+            raise UserError(f"{name} has {max(map(len, shards), default=0)} tokens per shard at most, fewer than "
                             f"model.block_size+1={block_size + 1}: lower model.block_size or add data "
                             f"(for the val split, raise pack.val_fraction)")
 

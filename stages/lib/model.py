@@ -195,7 +195,7 @@ class GPT(nn.Module):
     def flops_per_token(self, seq_len: int | None = None) -> int:
         """Training FLOPs per token: 6 N (matmul weights, forward + backward) + attention (PaLM, appendix B)."""
         T = seq_len or self.cfg.block_size
-        n_matmul = self.num_params(non_embedding=True) + self.lm_head.weight.numel()
+        n_matmul = sum(p.numel() for p in self.blocks.parameters() if p.dim() == 2) + self.lm_head.weight.numel()
         return 6 * n_matmul + 12 * self.cfg.n_layer * self.cfg.n_embd * T
 
     # ------------------------------------------------------------------ optimizer

@@ -10,6 +10,7 @@ the saved files (so a checkpoint can refuse a tokenizer it was not trained with)
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -23,6 +24,7 @@ META_FILE = "meta.json"
 HF_FILE = "tokenizer.json"
 SP_PREFIX = "spm"
 SP_MAX_SENTENCE_BYTES = 1 << 16
+SP_TRAIN_THREADS = 4
 
 
 class Tokenizer:
@@ -78,9 +80,15 @@ class HFByteLevelBPE(Tokenizer):
         self.special_tokens = special_tokens
         self.vocab_size = self.tok.get_vocab_size()
         self.eot_id = self.tok.token_to_id(special_tokens[0])
+        # HF matches added tokens inside ordinary text, so a document quoting "<|endoftext|>" would get a
+        # false document boundary. Encode with a copy that has no added tokens: the special tokens stay in
+        # the vocabulary (we append their ids ourselves) but text never produces them.
+        config = json.loads(self.tok.to_str())
+        config["added_tokens"] = []
+        self.text_encoder = HFTokenizer.from_str(json.dumps(config))
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return [enc.ids for enc in self.tok.encode_batch_fast(texts, add_special_tokens=False)]
+        return [enc.ids for enc in self.text_encoder.encode_batch_fast(texts, add_special_tokens=False)]
 
     def decode(self, ids: Iterable[int]) -> str:
         return self.tok.decode(list(ids), skip_special_tokens=True)
@@ -145,15 +153,27 @@ class SentencePieceTokenizer(Tokenizer):
         spm.set_random_generator_seed(seed)
         # SentencePiece learns from lines; long lines are cut so none is silently skipped.
         lines = (line[:SP_MAX_SENTENCE_BYTES // 4] for text in texts for line in text.split("\n") if line)
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=lines, model_prefix=str(directory / SP_PREFIX),
-            model_type=kind.removeprefix("sentencepiece_"), vocab_size=vocab_size,
-            control_symbols=special_tokens, byte_fallback=byte_fallback, character_coverage=0.9999,
-            # Identity normalization and no dummy prefix: decode(encode(text)) == text.
-            normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=False,
-            allow_whitespace_only_pieces=True, split_digits=True, max_sentence_length=SP_MAX_SENTENCE_BYTES,
-            bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0, hard_vocab_limit=False,
-            num_threads=os.cpu_count() or 1, minloglevel=2)
+        # Trained into memory: with model_prefix the output path would be stored in the model, and the
+        # fingerprint would change with the (temporary) folder it was trained in.
+        model = io.BytesIO()
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=lines, model_writer=model,
+                model_type=kind.removeprefix("sentencepiece_"), vocab_size=vocab_size,
+                control_symbols=special_tokens, byte_fallback=byte_fallback, character_coverage=0.9999,
+                # Identity normalization and no dummy prefix: decode(encode(text)) == text.
+                normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=False,
+                allow_whitespace_only_pieces=True, split_digits=True, max_sentence_length=SP_MAX_SENTENCE_BYTES,
+                bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0, hard_vocab_limit=False,
+                # A fixed thread count: it is saved in the model and changes unigram results, so tying it to
+                # the machine's cores would make the tokenizer depend on the machine.
+                num_threads=SP_TRAIN_THREADS, minloglevel=2)
+        except RuntimeError as err:
+            if "vocab" in str(err).lower():
+                raise UserError(f"tokenizer.vocab_size={vocab_size} is too small for SentencePiece on this text "
+                                f"({str(err).strip().splitlines()[-1]}): raise it") from None
+            raise
+        (directory / f"{SP_PREFIX}.model").write_bytes(model.getvalue())
 
 
 # --------------------------------------------------------------------------- train / load

@@ -1,0 +1,117 @@
+"""Atomic outputs: the new content or the old one, never a half-written file, no leftovers."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from stages.lib.atomic import atomic_dir, atomic_path, write_json
+
+
+class Boom(Exception):
+    pass
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_atomic_path_success(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with atomic_path(target) as tmp:
+        assert tmp != target and tmp.parent == target.parent
+        tmp.write_text("new")
+        assert target.read_text() == "old"  # not visible before the block ends
+    assert target.read_text() == "new"
+    assert mode(target) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_atomic_path_creates_parents(tmp_path):
+    target = tmp_path / "a" / "b" / "out.bin"
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"\x00\x01")
+    assert target.read_bytes() == b"\x00\x01"
+
+
+@pytest.mark.parametrize("existed", [True, False])
+def test_atomic_path_failure_keeps_old_content(tmp_path, existed):
+    target = tmp_path / "out.txt"
+    if existed:
+        target.write_text("old")
+    with pytest.raises(Boom):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise Boom
+    if existed:
+        assert target.read_text() == "old"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+    else:
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_dir_success_replaces_non_empty_dir(tmp_path):
+    target = tmp_path / "out"
+    (target / "sub").mkdir(parents=True)
+    (target / "old.txt").write_text("old")
+    (target / "sub" / "deep.txt").write_text("deep")
+    with atomic_dir(target) as tmp:
+        assert tmp.is_dir() and list(tmp.iterdir()) == []
+        (tmp / "new.txt").write_text("new")
+        assert (target / "old.txt").exists()  # old output still in place during the block
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert (target / "new.txt").read_text() == "new"
+    assert mode(target) == 0o755
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temp or trash dirs left
+
+
+def test_atomic_dir_success_without_previous(tmp_path):
+    target = tmp_path / "nested" / "out"
+    with atomic_dir(target) as tmp:
+        (tmp / "a").write_text("a")
+    assert (target / "a").read_text() == "a"
+    assert mode(target) == 0o755
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("existed", [True, False])
+def test_atomic_dir_failure_keeps_old_dir(tmp_path, existed):
+    target = tmp_path / "out"
+    if existed:
+        target.mkdir()
+        (target / "old.txt").write_text("old")
+    with pytest.raises(Boom):
+        with atomic_dir(target) as tmp:
+            (tmp / "half.txt").write_text("half")
+            raise Boom
+    if existed:
+        assert sorted(p.name for p in target.iterdir()) == ["old.txt"]
+        assert (target / "old.txt").read_text() == "old"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    else:
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_write_json(tmp_path):
+    target = tmp_path / "metrics" / "m.json"
+    write_json(target, {"b": 1, "a": [1.5, "x"], "é": "ü"})
+    text = target.read_text(encoding="utf-8")
+    assert json.loads(text) == {"b": 1, "a": [1.5, "x"], "é": "ü"}
+    assert text.endswith("\n")
+    assert text.index('"a"') < text.index('"b"')  # stable key order
+    assert mode(target) == 0o644
+    write_json(target, {"c": 2})
+    assert json.loads(target.read_text()) == {"c": 2}
+    assert sorted(p.name for p in target.parent.iterdir()) == ["m.json"]
+
+
+def test_write_json_failure_keeps_old_file(tmp_path):
+    target = tmp_path / "m.json"
+    write_json(target, {"a": 1})
+    with pytest.raises(TypeError):
+        write_json(target, {"a": object()})  # not serializable: fails before anything is written
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]

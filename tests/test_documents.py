@@ -1,0 +1,77 @@
+"""Documents in Parquet parts: round trip, row groups, part rolling, counters."""
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from stages.lib.documents import Document, DocumentWriter, iter_documents, iter_texts, part_files
+from stages.lib.errors import UserError
+
+
+def make_docs(n: int) -> list[Document]:
+    texts = ["plain ascii", "café — naïve ☃", "emoji 😀 and 𝔘", "line\nbreaks\r\n\tand tabs", "", "中文 text"]
+    return [Document(f"doc-{i:04d}", f"src/{i % 3}.txt", f"{i}: {texts[i % len(texts)]}") for i in range(n)]
+
+
+def test_round_trip_single_part(tmp_path):
+    docs = make_docs(12)
+    with DocumentWriter(tmp_path / "out") as writer:
+        for doc in docs:
+            writer.write(doc)
+    assert [p.name for p in part_files(tmp_path / "out")] == ["part-00000.parquet"]
+    assert list(iter_documents(tmp_path / "out")) == docs
+    assert list(iter_texts(tmp_path / "out")) == [d.text for d in docs]
+
+
+def test_counters(tmp_path):
+    docs = make_docs(20)
+    with DocumentWriter(tmp_path / "out", row_group_bytes=40, part_bytes=100) as writer:
+        for doc in docs:
+            writer.write(doc)
+    assert writer.documents == 20
+    assert writer.bytes == sum(len(d.text.encode("utf-8")) for d in docs)
+    assert writer.bytes > sum(len(d.text) for d in docs)  # non-ASCII text: bytes, not characters
+
+
+def test_many_row_groups_and_parts_read_back_in_order(tmp_path):
+    docs = make_docs(300)
+    with DocumentWriter(tmp_path / "out", row_group_bytes=100, part_bytes=400) as writer:
+        for doc in docs:
+            writer.write(doc)
+    parts = part_files(tmp_path / "out")
+    assert len(parts) >= 3
+    assert [p.name for p in parts] == [f"part-{i:05d}.parquet" for i in range(len(parts))]
+    row_groups = [pq.ParquetFile(p).num_row_groups for p in parts]
+    assert max(row_groups) >= 2
+    assert sum(pq.ParquetFile(p).metadata.num_rows for p in parts) == len(docs)
+    # Small reader batches cross row-group and part boundaries and keep the order.
+    assert list(iter_documents(tmp_path / "out", batch_rows=7)) == docs
+    assert list(iter_texts(tmp_path / "out", batch_rows=5)) == [d.text for d in docs]
+
+
+def test_parts_roll_at_the_size_limit(tmp_path):
+    # Each document is 10 characters; a row group holds 2 of them, a part 2 row groups.
+    docs = [Document(str(i), "s", f"{i:010d}") for i in range(10)]
+    with DocumentWriter(tmp_path / "out", row_group_bytes=20, part_bytes=40) as writer:
+        for doc in docs:
+            writer.write(doc)
+    parts = part_files(tmp_path / "out")
+    assert [pq.ParquetFile(p).metadata.num_rows for p in parts] == [4, 4, 2]
+    assert [pq.ParquetFile(p).num_row_groups for p in parts] == [2, 2, 1]
+    assert list(iter_documents(tmp_path / "out")) == docs
+
+
+def test_no_documents_gives_no_parts(tmp_path):
+    with DocumentWriter(tmp_path / "out") as writer:
+        pass
+    assert writer.documents == 0 and writer.bytes == 0
+    assert part_files(tmp_path / "out") == []
+    assert list(iter_documents(tmp_path / "out")) == []
+
+
+def test_reading_a_missing_folder_raises(tmp_path):
+    missing = tmp_path / "nope"
+    with pytest.raises(UserError, match="nope"):
+        list(iter_documents(missing))
+    with pytest.raises(UserError, match="nope"):
+        list(iter_texts(missing))

@@ -1,0 +1,68 @@
+"""dvc.yaml lists, for each stage, exactly the code it runs and the params sections it reads.
+
+That is what makes `dvc exp run -S model.n_layer=2` rerun only train and eval,
+and a change to the trainer leave the tokenizer alone.
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+STAGES = DVC["stages"]
+
+
+def module_path(module: str) -> Path:
+    return ROOT / (module.replace(".", "/") + ".py")
+
+
+def stage_imports(module: str) -> set[str]:
+    """The stages.* modules `module` imports, transitively (package __init__ files aside)."""
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        tree = ast.parse(module_path(name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("stages"):
+                candidates = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                candidates = [a.name for a in node.names if a.name.startswith("stages")]
+            else:
+                continue
+            todo += [c for c in candidates if module_path(c).is_file()]
+    return seen
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_code_deps_are_exactly_the_imported_modules(stage):
+    module = STAGES[stage]["cmd"].split("-m ")[1].split()[0]
+    expected = {module_path(m).relative_to(ROOT).as_posix() for m in stage_imports(module)}
+    listed = {d for d in STAGES[stage]["deps"] if d.startswith("stages/")}
+    assert listed == expected, f"missing: {sorted(expected - listed)}, extra: {sorted(listed - expected)}"
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_params_are_exactly_the_sections_read(stage):
+    module = STAGES[stage]["cmd"].split("-m ")[1].split()[0]
+    assert sorted(STAGES[stage]["params"]) == sorted(importlib.import_module(module).PARAM_SECTIONS)
+
+
+def test_no_stage_imports_another_stage():
+    for stage in STAGES.values():
+        module = stage["cmd"].split("-m ")[1].split()[0]
+        others = {m for m in stage_imports(module) if not m.startswith("stages.lib") and m != module}
+        assert not others, f"{module} imports {others}"
+
+
+def test_model_params_do_not_reach_data_stages():
+    # model.block_size belongs to the model: the shards hold a stream, so pack must not read it.
+    for stage in ("merge", "clean", "tokenizer", "pack"):
+        assert "model" not in STAGES[stage]["params"]

@@ -1,0 +1,167 @@
+"""The transformer: shapes, causality, every architecture switch, learning, checkpoints."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from stages.lib.checkpoint import check_tokenizer, load_checkpoint, save_checkpoint
+from stages.lib.errors import UserError
+from stages.lib.model import GPT, padded_vocab
+from stages.lib.params import ModelParams
+
+VOCAB = 100
+
+
+def tiny(**overrides) -> ModelParams:
+    cfg = ModelParams(n_layer=2, n_head=2, n_embd=32, block_size=16)
+    return dataclasses.replace(cfg, **overrides)
+
+
+def tokens(batch=2, length=16, seed=0) -> torch.Tensor:
+    return torch.randint(0, VOCAB, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+def test_shapes_and_padded_vocab():
+    model = GPT(tiny(), VOCAB)
+    x = tokens()
+    logits, loss = model(x, x)
+    assert logits.shape == (2, 16, VOCAB)
+    assert loss.shape == ()
+    assert model.wte.weight.shape[0] == padded_vocab(VOCAB) == 128
+    _, per_token = model(x, x, reduction="none")
+    assert per_token.shape == (32,)
+    assert torch.allclose(per_token.mean(), loss, atol=1e-6)
+
+
+def test_initial_loss_is_near_uniform():
+    # Zero-initialised output projections and small embeddings: the model starts close to uniform.
+    _, loss = GPT(tiny(), VOCAB)(tokens(), tokens(seed=1))
+    assert abs(loss.item() - torch.log(torch.tensor(float(VOCAB))).item()) < 0.1
+
+
+def test_causal_future_tokens_do_not_change_the_past():
+    torch.manual_seed(0)
+    model = GPT(tiny(), VOCAB)
+    for p in model.parameters():  # leave the zero init so attention matters
+        torch.nn.init.normal_(p, std=0.1)
+    x = tokens(batch=1)
+    y = x.clone()
+    y[0, 10:] = (y[0, 10:] + 1) % VOCAB
+    a, _ = model(x)
+    b, _ = model(y)
+    assert torch.allclose(a[0, :10], b[0, :10], atol=1e-5)
+    assert not torch.allclose(a[0, 10:], b[0, 10:], atol=1e-5)
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"position": "learned", "norm": "layernorm", "mlp": "gelu", "qk_norm": False, "tie_embeddings": False,
+     "bias": True},
+    {"mlp": "swiglu"},
+    {"logit_softcap": 5.0},
+    {"dropout": 0.1},
+])
+def test_every_switch_trains(overrides):
+    torch.manual_seed(0)
+    model = GPT(tiny(**overrides), VOCAB)
+    optimizer = model.optimizer(lr=3e-3, weight_decay=0.0, betas=(0.9, 0.95), device=torch.device("cpu"))
+    x = tokens(batch=4)
+    model.train()
+    first = None
+    for _ in range(30):
+        _, loss = model(x[:, :-1], x[:, 1:])
+        first = loss.item() if first is None else first
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    _, loss = model(x[:, :-1], x[:, 1:])
+    assert loss.item() < first - 1.0, f"loss {first:.3f} -> {loss.item():.3f}"
+    if overrides.get("logit_softcap"):
+        logits, _ = model(x)
+        assert logits.abs().max() <= overrides["logit_softcap"]
+
+
+def test_tied_embeddings_share_storage():
+    model = GPT(tiny(), VOCAB)
+    assert model.lm_head.weight.data_ptr() == model.wte.weight.data_ptr()
+    untied = GPT(tiny(tie_embeddings=False), VOCAB)
+    assert untied.lm_head.weight.data_ptr() != untied.wte.weight.data_ptr()
+
+
+def test_blocks_start_as_identity():
+    model = GPT(tiny(), VOCAB)
+    x = torch.randn(2, 8, 32)
+    for block in model.blocks:
+        assert torch.equal(block(x), x)
+
+
+def test_grad_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    model = GPT(tiny(), VOCAB)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    x = tokens()
+    grads = []
+    for flag in (False, True):
+        model.zero_grad()
+        model.grad_checkpointing = flag
+        _, loss = model(x, x)
+        loss.backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+def test_weight_decay_only_on_matrices():
+    model = GPT(tiny(norm="layernorm", bias=True), VOCAB)
+    decay, no_decay = model.optimizer(1e-3, 0.1, (0.9, 0.95), torch.device("cpu")).param_groups
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decay["params"]) and all(p.dim() < 2 for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_flops_per_token_counts_matmuls_and_attention():
+    cfg = tiny()
+    model = GPT(cfg, VOCAB)
+    n_matmul = sum(p.numel() for n, p in model.named_parameters() if p.dim() == 2)  # tied: wte counted once
+    assert model.flops_per_token() == 6 * n_matmul + 12 * cfg.n_layer * cfg.n_embd * cfg.block_size
+
+
+def test_generate_greedy_is_deterministic_and_top_k_1_is_greedy():
+    torch.manual_seed(0)
+    model = GPT(tiny(), VOCAB).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    prompt = tokens(batch=1, length=4)
+    greedy = model.generate(prompt, 20, temperature=0)
+    assert greedy.shape == (1, 24) and torch.equal(greedy[:, :4], prompt)
+    assert torch.equal(greedy, model.generate(prompt, 20, temperature=0))
+    top1 = model.generate(prompt, 20, temperature=1.0, top_k=1, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(top1, greedy)
+
+
+def test_checkpoint_round_trip_with_weights_only(tmp_path):
+    torch.manual_seed(0)
+    model = GPT(tiny(mlp="swiglu"), VOCAB)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, model, "abc123", step=7, val_loss=1.5)
+    loaded, meta = load_checkpoint(path)
+    assert meta["step"] == 7 and meta["tokenizer_fingerprint"] == "abc123" and meta["val_loss"] == 1.5
+    x = tokens()
+    assert torch.allclose(model.eval()(x)[0], loaded(x)[0])
+    torch.load(path, weights_only=True)  # loads without unpickling code
+    with pytest.raises(UserError, match="tokenizer"):
+        check_tokenizer(meta, "other", "artifacts/tokenizer")
+
+
+def test_bad_checkpoints_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="not a readable checkpoint"):
+        load_checkpoint(garbage)

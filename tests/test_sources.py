@@ -1,0 +1,344 @@
+"""Raw input files to documents: formats, doc modes, policies for bad files, and the merge stage."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from stages import merge
+from stages.lib.documents import iter_documents
+from stages.lib.errors import UserError
+from stages.lib.params import MergeParams
+from stages.lib.sources import ReadOptions, SourceStats, base_extension, find_input_files, read_file
+
+
+def read(path: Path, rel: str | None = None, **options) -> tuple[list, SourceStats]:
+    stats = SourceStats()
+    docs = list(read_file(path, rel or path.name, ReadOptions(**options), stats))
+    return docs, stats
+
+
+def write_parquet(path: Path, columns: dict) -> None:
+    pq.write_table(pa.table(columns), path)
+
+
+def setup_project(root: Path, files: dict[str, bytes | str], **merge_params) -> None:
+    """A project folder: params.yaml with a merge section and data/raw holding `files`."""
+    params = {"merge": {**MergeParams().__dict__, **merge_params}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    raw = root / "data" / "raw"
+    raw.mkdir(parents=True)
+    for rel, content in files.items():
+        path = raw / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            path.write_text(content, encoding="utf-8", newline="")
+        else:
+            path.write_bytes(content)
+
+
+def run_merge(root: Path, monkeypatch, files: dict, **merge_params) -> tuple[list, dict]:
+    setup_project(root, files, **merge_params)
+    monkeypatch.chdir(root)
+    merge.main()
+    docs = list(iter_documents(root / "data" / "interim" / "merged"))
+    metrics = json.loads((root / "metrics" / "merge.json").read_text())
+    return docs, metrics
+
+
+# --------------------------------------------------------------------------- doc modes
+
+def test_doc_mode_file(tmp_path, monkeypatch):
+    docs, metrics = run_merge(tmp_path, monkeypatch, {
+        "b.txt": "Second file.\nTwo lines.\n",
+        "a/c.md": "# Title\n\nBody ü\n",
+    })
+    assert [(d.id, d.source, d.text) for d in docs] == [
+        ("a/c.md", "a/c.md", "# Title\n\nBody ü\n"),
+        ("b.txt", "b.txt", "Second file.\nTwo lines.\n"),
+    ]
+    assert metrics["documents"] == 2 and metrics["files_read"] == 2
+    assert metrics["bytes"] == sum(len(d.text.encode("utf-8")) for d in docs)
+
+
+def test_doc_mode_line(tmp_path):
+    path = tmp_path / "l.txt"
+    path.write_bytes(b"one\n\ntwo  \r\n   \nthree")
+    docs, stats = read(path, "dir/l.txt", doc_mode="line")
+    assert [(d.id, d.source, d.text) for d in docs] == [
+        ("dir/l.txt#1", "dir/l.txt", "one"),
+        ("dir/l.txt#3", "dir/l.txt", "two  "),
+        ("dir/l.txt#5", "dir/l.txt", "three"),
+    ]
+    assert stats.documents == 3 and stats.files_read == 1
+
+
+def test_doc_mode_paragraph(tmp_path):
+    path = tmp_path / "p.txt"
+    path.write_bytes(b"\np1 a\np1 b\n\n\n\np2\r\n  \r\np3 a\np3 b\n")
+    docs, _ = read(path, "p.txt", doc_mode="paragraph")
+    assert [(d.id, d.text) for d in docs] == [
+        ("p.txt#1", "p1 a\np1 b"),
+        ("p.txt#2", "p2"),
+        ("p.txt#3", "p3 a\np3 b"),
+    ]
+
+
+def test_doc_mode_paragraph_last_block_without_newline(tmp_path):
+    path = tmp_path / "p.txt"
+    path.write_text("first\n\nsecond")
+    docs, _ = read(path, doc_mode="paragraph")
+    assert [(d.id, d.text) for d in docs] == [("p.txt#1", "first"), ("p.txt#2", "second")]
+
+
+# --------------------------------------------------------------------------- formats
+
+def test_jsonl_text_field(tmp_path):
+    path = tmp_path / "r.jsonl"
+    lines = [json.dumps({"text": "hello", "id": 7}), "", json.dumps({"text": "wörld 😀"}, ensure_ascii=False)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    docs, stats = read(path, "r.jsonl")
+    assert [(d.id, d.text) for d in docs] == [("r.jsonl#1", "hello"), ("r.jsonl#3", "wörld 😀")]
+    assert stats.bad_records == {}
+
+    other = tmp_path / "o.jsonl"
+    other.write_text(json.dumps({"body": "in body"}) + "\n")
+    docs, _ = read(other, "o.jsonl", text_field="body")
+    assert [(d.id, d.text) for d in docs] == [("o.jsonl#1", "in body")]
+
+
+def test_gzip_txt_and_jsonl(tmp_path, monkeypatch):
+    docs, metrics = run_merge(tmp_path, monkeypatch, {
+        "a.txt.gz": gzip.compress("gzipped text\r\nline 2\n".encode()),
+        "b.jsonl.gz": gzip.compress(b'{"text": "first"}\n{"text": "second"}\n'),
+        "c.TXT": "upper-case extension\n",
+    })
+    assert [(d.id, d.source, d.text) for d in docs] == [
+        ("a.txt.gz", "a.txt.gz", "gzipped text\r\nline 2\n"),
+        ("b.jsonl.gz#1", "b.jsonl.gz", "first"),
+        ("b.jsonl.gz#2", "b.jsonl.gz", "second"),
+        ("c.TXT", "c.TXT", "upper-case extension\n"),
+    ]
+    assert metrics["files_read"] == 3
+
+
+def test_parquet_text_column(tmp_path):
+    path = tmp_path / "t.parquet"
+    write_parquet(path, {"meta": [1, 2, 3, 4], "text": ["alpha", None, "gamma ü", ""]})
+    docs, stats = read(path, "t.parquet")
+    assert [(d.id, d.text) for d in docs] == [("t.parquet#1", "alpha"), ("t.parquet#3", "gamma ü"),
+                                             ("t.parquet#4", "")]
+    assert stats.bad_records == {"t.parquet": 1}  # the null is counted, not silently dropped
+
+
+def test_parquet_without_text_column(tmp_path):
+    path = tmp_path / "t.parquet"
+    write_parquet(path, {"content": ["x"]})
+    with pytest.raises(UserError) as info:
+        read(path)
+    assert str(path) in str(info.value)
+    assert "'text'" in str(info.value)
+    docs, stats = read(path, "t.parquet", bad_files="skip")
+    assert docs == [] and "t.parquet" in stats.files_skipped
+
+
+def test_bom_is_stripped(tmp_path):
+    bom = b"\xef\xbb\xbf"
+    (tmp_path / "a.txt").write_bytes(bom + "héllo\n".encode())
+    (tmp_path / "b.jsonl").write_bytes(bom + b'{"text": "x"}\n')
+    (tmp_path / "c.txt.gz").write_bytes(gzip.compress(bom + b"zipped"))
+    assert read(tmp_path / "a.txt")[0][0].text == "héllo\n"
+    assert read(tmp_path / "b.jsonl")[0][0].text == "x"  # a BOM would make line 1 invalid JSON
+    assert read(tmp_path / "c.txt.gz")[0][0].text == "zipped"
+
+
+def test_crlf_is_kept(tmp_path):
+    path = tmp_path / "w.txt"
+    path.write_bytes(b"line 1\r\nline 2\r\n\r\nend\r")
+    docs, _ = read(path)
+    assert docs[0].text == "line 1\r\nline 2\r\n\r\nend\r"  # clean tidies it, merge does not
+
+
+# --------------------------------------------------------------------------- discovery
+
+def test_stable_sorted_order_hidden_and_other_extensions(tmp_path, monkeypatch):
+    files = {  # written in reverse order: the result must not depend on directory order
+        "z.txt": "z\n", "m/b.md": "mb\n", "m/a.txt": "ma\n", "a.txt": "a\n",
+        ".hidden.txt": "hidden\n", ".git/x.txt": "git\n", "m/.DS_Store": "x", "m/.cache/y.txt": "y\n",
+        "notes.csv": "a,b\n", "m/more.csv.gz": gzip.compress(b"c\n"), "README": "readme\n", "img.PNG": b"\x89PNG",
+    }
+    setup_project(tmp_path, dict(reversed(list(files.items()))))
+    stats = SourceStats()
+    found = find_input_files(tmp_path / "data" / "raw", MergeParams().extensions, stats)
+    rels = [p.relative_to(tmp_path / "data" / "raw").as_posix() for p in found]
+    assert rels == ["a.txt", "m/a.txt", "m/b.md", "z.txt"]
+    assert dict(stats.skipped_by_extension) == {".csv": 2, "(none)": 1, ".png": 1}
+
+    monkeypatch.chdir(tmp_path)
+    merge.main()
+    first = list(iter_documents("data/interim/merged"))
+    assert [d.id for d in first] == rels
+    merge.main()
+    assert list(iter_documents("data/interim/merged")) == first
+    metrics = json.loads(Path("metrics/merge.json").read_text())
+    assert metrics["skipped_by_extension"] == {"(none)": 1, ".csv": 2, ".png": 1}
+
+
+@pytest.mark.parametrize("name, ext", [("a.txt", ".txt"), ("a.b.JSONL.gz", ".jsonl"), ("a.gz", ""),
+                                       ("README", ""), ("x.tar.gz", ".tar")])
+def test_base_extension(name, ext):
+    assert base_extension(Path(name)) == ext
+
+
+def test_empty_file_is_counted(tmp_path, monkeypatch):
+    docs, metrics = run_merge(tmp_path, monkeypatch, {"empty.txt": b"", "full.txt": "text\n"})
+    assert [d.id for d in docs] == ["full.txt"]
+    assert metrics["files_empty"] == 1 and metrics["files_read"] == 1
+
+
+# --------------------------------------------------------------------------- invalid UTF-8
+
+# b"\xe9" (Latin-1 é) before a space, then b"\xff" and b"\xfe": three invalid sequences.
+LATIN = b"caf\xe9 ok\n\xff\xfe end\n"
+
+
+def test_invalid_utf8_replace_counts_sequences(tmp_path):
+    path = tmp_path / "l.txt"
+    path.write_bytes(LATIN)
+    docs, stats = read(path, "l.txt", encoding_errors="replace")
+    assert docs[0].text == "caf\ufffd ok\n\ufffd\ufffd end\n"
+    assert stats.invalid_utf8 == {"l.txt": 3}
+    assert stats.files_skipped == {}
+
+
+def test_invalid_utf8_skip_records_the_file(tmp_path, monkeypatch):
+    docs, metrics = run_merge(tmp_path, monkeypatch, {"bad.txt": LATIN, "good.txt": "fine\n"},
+                              encoding_errors="skip")
+    assert [d.id for d in docs] == ["good.txt"]
+    assert metrics["files_skipped"] == 1
+    assert metrics["invalid_utf8_files"] == 1 and metrics["invalid_utf8_sequences"] == 3
+
+    docs, stats = read(tmp_path / "data/raw/bad.txt", "bad.txt", encoding_errors="skip")
+    assert docs == [] and "bad.txt" in stats.files_skipped and stats.invalid_utf8 == {"bad.txt": 3}
+
+
+def test_invalid_utf8_error_names_the_file(tmp_path):
+    path = tmp_path / "l.txt"
+    path.write_bytes(LATIN)
+    with pytest.raises(UserError) as info:
+        read(path, encoding_errors="error")
+    assert str(path) in str(info.value)
+    assert "3 invalid UTF-8" in str(info.value)
+
+
+def test_invalid_utf8_split_across_read_chunks(tmp_path, monkeypatch):
+    # A valid 2-byte character straddling the chunk boundary is not an error.
+    monkeypatch.setattr("stages.lib.sources.CHUNK_BYTES", 4)
+    path = tmp_path / "s.txt"
+    path.write_bytes("abcéé".encode() + b"\xff")  # b"abc\xc3" | b"\xa9\xc3\xa9\xff"
+    _, stats = read(path, "s.txt")
+    assert stats.invalid_utf8 == {"s.txt": 1}
+
+
+# --------------------------------------------------------------------------- bad files
+
+def test_binary_file(tmp_path):
+    path = tmp_path / "bin.txt"
+    path.write_bytes(b"PK\x03\x04\x00\x00binary\x00")
+    with pytest.raises(UserError) as info:
+        read(path)
+    assert str(path) in str(info.value) and "binary" in str(info.value)
+    docs, stats = read(path, "bin.txt", bad_files="skip")
+    assert docs == [] and "binary" in stats.files_skipped["bin.txt"]
+
+
+def test_binary_file_skipped_by_merge(tmp_path, monkeypatch):
+    docs, metrics = run_merge(tmp_path, monkeypatch, {"a.txt": "text\n", "b.txt": "utf-16".encode("utf-16-le")},
+                              bad_files="skip")
+    assert [d.id for d in docs] == ["a.txt"]
+    assert metrics["files_skipped"] == 1 and metrics["files_read"] == 1
+
+
+def test_corrupt_gzip(tmp_path):
+    path = tmp_path / "c.txt.gz"
+    path.write_bytes(b"this is not gzip data")
+    with pytest.raises(UserError, match="c.txt.gz"):
+        read(path)
+    docs, stats = read(path, "c.txt.gz", bad_files="skip")
+    assert docs == [] and "c.txt.gz" in stats.files_skipped
+
+
+def test_jsonl_broken_line(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"text": "ok 1"}\n{"text": "unterminated\n{"other": "no text"}\n{"text": "ok 4"}\n')
+    with pytest.raises(UserError) as info:
+        read(path)
+    assert f"{path}:2" in str(info.value)
+    docs, stats = read(path, "r.jsonl", bad_files="skip")
+    assert [(d.id, d.text) for d in docs] == [("r.jsonl#1", "ok 1"), ("r.jsonl#4", "ok 4")]
+    assert stats.bad_records == {"r.jsonl": 2}
+
+
+def test_jsonl_record_without_text_field(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"text": "ok"}\n[1, 2]\n')
+    with pytest.raises(UserError) as info:
+        read(path)
+    assert f"{path}:2" in str(info.value) and "'text'" in str(info.value)
+
+
+def test_merge_counts_bad_records(tmp_path, monkeypatch):
+    docs, metrics = run_merge(tmp_path, monkeypatch, {"r.jsonl": '{"text": "a"}\nnot json\n'}, bad_files="skip")
+    assert [d.text for d in docs] == ["a"]
+    assert metrics["bad_records"] == 1
+
+
+# --------------------------------------------------------------------------- no input
+
+def test_empty_input_dir(tmp_path):
+    (tmp_path / "raw").mkdir()
+    with pytest.raises(UserError, match="no input files"):
+        find_input_files(tmp_path / "raw", [".txt"], SourceStats())
+
+
+def test_missing_input_dir(tmp_path):
+    with pytest.raises(UserError, match="merge.input_dir"):
+        find_input_files(tmp_path / "nope", [".txt"], SourceStats())
+
+
+def test_only_other_extensions(tmp_path):
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.csv").write_text("x")
+    stats = SourceStats()
+    with pytest.raises(UserError):
+        find_input_files(tmp_path / "raw", [".txt"], stats)
+    assert stats.skipped_by_extension == {".csv": 1}
+
+
+def test_merge_with_only_empty_files_leaves_no_output(tmp_path, monkeypatch):
+    setup_project(tmp_path, {"a.txt": b"", "b.txt": b""})
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match="no documents"):
+        merge.main()
+    assert not (tmp_path / "data" / "interim" / "merged").exists()
+    assert list((tmp_path / "data" / "interim").iterdir()) == []  # no temporary folder left
+
+
+def test_merge_cli_empty_raw_exits_2_with_one_line(tmp_path, project_root):
+    setup_project(tmp_path, {})
+    env = {**os.environ, "PYTHONPATH": str(project_root)}
+    result = subprocess.run([sys.executable, "-m", "stages.merge"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:")
+    assert "Traceback" not in result.stderr + result.stdout
