@@ -2,17 +2,21 @@
 
 The story: read model.* and train.* params, pick device and precision, open
 the shards as windows of block_size + 1 tokens, build the model and AdamW,
+pick up the resume state of an interrupted identical run if there is one,
 then loop: a learning rate from the schedule, grad_accum_steps micro-batches
 under autocast, gradient clipping, an optimizer step; every eval_interval
 steps a validation loss on fixed windows, logged with dvclive, and the best
-model so far saved to artifacts/checkpoints/model.pt. metrics/train.json
-holds the final and best losses, tokens per second and wall time.
-With train.nproc > 1 the same loop runs under torchrun (DDP); rank 0 alone
-logs and writes.
+model so far saved to artifacts/checkpoints/model.pt; every
+checkpoint_interval steps (and on Ctrl-C / SIGTERM) the resume state.
+metrics/train.json holds the final and best losses, tokens per second and
+wall time. With train.nproc > 1 the same loop runs under torchrun (DDP);
+rank 0 alone logs and writes.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import json
 import math
 import shutil
@@ -22,7 +26,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from stages.lib import distributed
+from stages.lib import distributed, resume
 from stages.lib.atomic import write_json
 from stages.lib.batches import EpochSampler, TokenWindows, evenly_spaced
 from stages.lib.checkpoint import save_checkpoint
@@ -37,6 +41,19 @@ SHARD_DIR = Path("data/shards")
 CHECKPOINT = Path("artifacts/checkpoints/model.pt")
 METRICS = Path("metrics/train.json")
 LIVE_DIR = "dvclive/train"
+MAX_LOSS = 100.0  # a loss above this (or NaN) means the run diverged
+
+
+@dataclasses.dataclass
+class Progress:
+    """What the loop carries from step to step (and across a resume)."""
+    step: int = 0  # the next step to run
+    best_val: float = math.inf
+    best_step: int = -1
+    train_loss: float = math.nan
+    train_time: float = 0.0  # seconds in training steps, step 0 (compilation) excluded
+    timed_steps: int = 0
+    history: list = dataclasses.field(default_factory=list)  # rows logged to dvclive
 
 
 def read_shard_meta() -> dict:
@@ -44,6 +61,19 @@ def read_shard_meta() -> dict:
     if not path.exists():
         raise UserError(f"{path} not found: run the pack stage first (dvc repro)")
     return json.loads(path.read_text())
+
+
+def maybe_compile(model: torch.nn.Module, wanted: bool, device: torch.device) -> torch.nn.Module:
+    """torch.compile where it works: it fuses the many small ops that dominate small models."""
+    if not wanted:
+        return model
+    if device.type == "mps":
+        print("warning: train.compile is not supported on MPS; running eager")
+        return model
+    if device.type == "cpu" and not (shutil.which("g++") or shutil.which("clang++") or shutil.which("c++")):
+        print("warning: train.compile on the CPU needs a C++ compiler (g++ or clang++); running eager")
+        return model
+    return torch.compile(model)
 
 
 @torch.no_grad()
@@ -62,24 +92,74 @@ def estimate_val_loss(model: torch.nn.Module, val: TokenWindows, windows: list[i
     return total / count
 
 
-def maybe_compile(model: torch.nn.Module, wanted: bool, device: torch.device) -> torch.nn.Module:
-    """torch.compile where it works: it fuses the many small ops that dominate small models."""
-    if not wanted:
-        return model
-    if device.type == "mps":
-        print("warning: train.compile is not supported on MPS; running eager")
-        return model
-    if device.type == "cpu" and not (shutil.which("g++") or shutil.which("clang++") or shutil.which("c++")):
-        print("warning: train.compile on the CPU needs a C++ compiler (g++ or clang++); running eager")
-        return model
-    return torch.compile(model)
+def open_live(history: list[dict]):
+    """dvclive logger for dvclive/train (dvc.yaml declares the plots; dvclive must not edit it).
 
-
-def open_live():
-    """dvclive logger for the curves in dvclive/train (dvc.yaml declares them; dvclive must not edit it)."""
+    A resumed run starts from an empty folder (DVC removed the output), so the history is logged again.
+    """
     from dvclive import Live
 
-    return Live(LIVE_DIR, dvcyaml=None, save_dvc_exp=False, report=None)
+    live = Live(LIVE_DIR, dvcyaml=None, save_dvc_exp=False, report=None)
+    for row in history:
+        log_row(live, row)
+    return live
+
+
+def log_row(live, row: dict) -> None:
+    live.step = row["step"]
+    for name, value in row.items():
+        if name != "step":
+            live.log_metric(name, value)
+
+
+def train_step(model, optimizer, scaler, data: TokenWindows, sampler: EpochSampler, step: int, tp: TrainParams,
+               device: torch.device, dtype: torch.dtype, dist_info: distributed.DistInfo) -> float:
+    """One optimizer step over grad_accum_steps micro-batches; returns the mean loss (all ranks)."""
+    loss_sum = torch.zeros((), device=device)
+    for micro in range(tp.grad_accum_steps):
+        x, y = data.batch(sampler.indices(step, micro, tp.batch_size, tp.grad_accum_steps))  # [B, T] each
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        # DDP: only the last micro-batch all-reduces gradients.
+        sync = contextlib.nullcontext()
+        if dist_info.enabled and micro < tp.grad_accum_steps - 1:
+            sync = model.no_sync()
+        with sync, autocast(device, dtype):
+            _, loss = model(x, y)
+            loss = loss / tp.grad_accum_steps
+        scaler.scale(loss).backward()
+        loss_sum += loss.detach()
+    if tp.grad_clip > 0:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), tp.grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return distributed.all_reduce_mean(loss_sum, dist_info).item()  # .item() waits for the device
+
+
+def snapshot(raw_model, optimizer, scaler, progress: Progress, best_weights, key: str) -> dict:
+    state = {
+        "run_key": key,
+        "model": raw_model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict(),
+        "progress": dataclasses.asdict(progress),
+        "cpu_rng": torch.get_rng_state(),
+        "best_model": best_weights,
+    }
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore(state: dict, raw_model, optimizer, scaler) -> Progress:
+    raw_model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(state["cpu_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return Progress(**state["progress"])
 
 
 def main() -> None:
@@ -106,95 +186,112 @@ def main() -> None:
     sampler = EpochSampler(train_data.n_windows, tp.seed, dist_info.rank, dist_info.world_size)
     val_windows = evenly_spaced(val_data.n_windows, tp.eval_batches * tp.batch_size)
 
-    # Model and optimizer.
+    # Model, optimizer, and the state of an interrupted identical run.
     raw_model = GPT(cfg, meta["vocab_size"]).to(device)
     raw_model.grad_checkpointing = tp.grad_checkpointing
     optimizer = raw_model.optimizer(tp.learning_rate, tp.weight_decay, (tp.beta1, tp.beta2), device)
     scaler = torch.amp.GradScaler(device.type, enabled=(dtype == torch.float16))
+    key = resume.run_key({"model": dataclasses.asdict(cfg), "train": dataclasses.asdict(tp)}, meta)
+    state = resume.load_state(key)
+    progress, best_weights = Progress(), None
+    if state is not None:
+        progress, best_weights = restore(state, raw_model, optimizer, scaler), state["best_model"]
     model = maybe_compile(raw_model, tp.compile, device)
     if dist_info.enabled:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dist_info.local_rank] if device.type == "cuda" else None)
 
-    tokens_per_step = tp.batch_size * tp.grad_accum_steps * cfg.block_size * dist_info.world_size
     main_rank = dist_info.is_main
+    tokens_per_step = tp.batch_size * tp.grad_accum_steps * cfg.block_size * dist_info.world_size
+    live = None
     if main_rank:
         print(f"train: {raw_model.num_params() / 1e6:.2f}M non-embedding parameters on {device} ({dtype}), "
               f"{tokens_per_step:,} tokens/step, {train_data.n_tokens:,} train tokens "
               f"({tp.max_steps * tokens_per_step / max(train_data.n_tokens, 1):.2f} epochs)")
-    live = open_live() if main_rank else None
+        if progress.step > 0:
+            print(f"train: resuming from step {progress.step} ({resume.STATE_FILE})")
+            save_checkpoint(CHECKPOINT, best_model_of(raw_model, best_weights), meta["tokenizer_fingerprint"],
+                            progress.best_step, progress.best_val)
+        live = open_live(progress.history)
 
-    best_val, best_step, train_loss = math.inf, -1, math.nan
-    train_time, start = 0.0, time.perf_counter()
-    progress = tqdm(range(tp.max_steps), desc="train", unit="step", disable=not main_rank)
-    for step in progress:
-        lr = lr_at(step, tp.max_steps, tp.learning_rate, tp.warmup_steps, tp.min_lr_ratio, tp.schedule,
-                   tp.decay_fraction)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+    def save_resume_state() -> None:
+        if main_rank:
+            resume.save_state(snapshot(raw_model, optimizer, scaler, progress, best_weights, key))
 
-        step_start = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        for micro in range(tp.grad_accum_steps):
-            x, y = train_data.batch(sampler.indices(step, micro, tp.batch_size, tp.grad_accum_steps))
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            # DDP: only the last micro-batch all-reduces gradients.
-            sync = contextlib.nullcontext()
-            if dist_info.enabled and micro < tp.grad_accum_steps - 1:
-                sync = model.no_sync()
-            with sync, autocast(device, dtype):
-                _, loss = model(x, y)
-                loss = loss / tp.grad_accum_steps
-            scaler.scale(loss).backward()
-            loss_sum += loss.detach()
-        if tp.grad_clip > 0:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(raw_model.parameters(), tp.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
+    start, first_step = time.perf_counter(), progress.step
+    bar = tqdm(range(progress.step, tp.max_steps), desc="train", unit="step", disable=not main_rank,
+               initial=progress.step, total=tp.max_steps)
+    with resume.StopSignal() as stop:
+        for step in bar:
+            lr = lr_at(step, tp.max_steps, tp.learning_rate, tp.warmup_steps, tp.min_lr_ratio, tp.schedule,
+                       tp.decay_fraction)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            step_start = time.perf_counter()
+            progress.train_loss = train_step(model, optimizer, scaler, train_data, sampler, step, tp, device,
+                                             dtype, dist_info)
+            if step > first_step:  # the first step of a process pays for compilation: not timed
+                progress.train_time += time.perf_counter() - step_start
+                progress.timed_steps += 1
+            if not math.isfinite(progress.train_loss) or progress.train_loss > MAX_LOSS:
+                raise UserError(f"train loss became {progress.train_loss} at step {step}: lower "
+                                f"train.learning_rate (now {tp.learning_rate}) or raise train.warmup_steps; the "
+                                f"best checkpoint (step {progress.best_step}) is kept at {CHECKPOINT}")
+            bar.set_postfix(loss=f"{progress.train_loss:.3f}", lr=f"{lr:.2e}")
 
-        train_loss = distributed.all_reduce_mean(loss_sum, dist_info).item()  # .item() syncs the device
-        if step > 0:  # step 0 pays for compilation and warm-up: leave it out of the speed figure
-            train_time += time.perf_counter() - step_start
-        if not math.isfinite(train_loss) or train_loss > 100:
-            raise UserError(f"train loss became {train_loss} at step {step}: lower train.learning_rate "
-                            f"(now {tp.learning_rate}) or raise train.warmup_steps; the best checkpoint "
-                            f"(step {best_step}) is kept at {CHECKPOINT}")
-        progress.set_postfix(loss=f"{train_loss:.3f}", lr=f"{lr:.2e}")
+            # Validation and checkpoint on the schedule, and always after the last step.
+            if step % tp.eval_interval == 0 or step == tp.max_steps - 1:
+                # The eager model: a compiled one would recompile for eval mode and the summed loss.
+                val_loss = estimate_val_loss(raw_model, val_data, val_windows, tp.batch_size, device, dtype)
+                row = {"step": step, "train_loss": progress.train_loss, "val_loss": val_loss,
+                       "val_ppl": math.exp(min(val_loss, 50)), "lr": lr}
+                progress.history.append(row)
+                if main_rank:
+                    log_row(live, row)
+                if val_loss < progress.best_val:
+                    progress.best_val, progress.best_step = val_loss, step
+                    best_weights = {k: v.detach().to("cpu", copy=True) for k, v in raw_model.state_dict().items()}
+                    if main_rank:
+                        save_checkpoint(CHECKPOINT, raw_model, meta["tokenizer_fingerprint"], step, val_loss)
 
-        # Validation and checkpoint on the schedule, and always after the last step.
-        last = step == tp.max_steps - 1
-        if step % tp.eval_interval == 0 or last:
-            # The eager model: a compiled one would recompile for eval mode and the summed loss.
-            val_loss = estimate_val_loss(raw_model, val_data, val_windows, tp.batch_size, device, dtype)
-            if main_rank:
-                live.step = step
-                live.log_metric("train_loss", train_loss)
-                live.log_metric("val_loss", val_loss)
-                live.log_metric("val_ppl", math.exp(min(val_loss, 50)))
-                live.log_metric("lr", lr)
-                if val_loss < best_val:
-                    best_val, best_step = val_loss, step
-                    save_checkpoint(CHECKPOINT, raw_model, meta["tokenizer_fingerprint"], step, val_loss)
+            progress.step = step + 1
+            if stop.received is not None:
+                save_resume_state()
+                raise UserError(f"interrupted after step {step}: state saved to {resume.STATE_FILE}; "
+                                f"rerun `dvc repro` to continue from step {progress.step}")
+            if tp.checkpoint_interval and progress.step % tp.checkpoint_interval == 0 \
+                    and progress.step < tp.max_steps:
+                save_resume_state()
 
-    wall = time.perf_counter() - start
     if main_rank:
         live.end()
-        tokens = tp.max_steps * tokens_per_step
-        write_json(METRICS, {
-            "final_train_loss": round(train_loss, 4),
-            "best_val_loss": round(best_val, 4),
-            "best_step": best_step,
-            "steps": tp.max_steps,
-            "tokens": tokens,
-            "tokens_per_sec": round((tokens - tokens_per_step) / max(train_time, 1e-9), 1),
-            "wall_time_s": round(wall, 1),
-            "params_non_embedding": raw_model.num_params(),
-        })
-        print(f"train: best val loss {best_val:.4f} at step {best_step}, "
-              f"{(tokens - tokens_per_step) / max(train_time, 1e-9):,.0f} tokens/s, {wall:.0f}s")
+        write_metrics(progress, tp, tokens_per_step, time.perf_counter() - start, raw_model)
+        resume.clear_state()
     distributed.shutdown(dist_info)
+
+
+def best_model_of(raw_model: GPT, best_weights: dict | None) -> GPT:
+    """A copy of the model holding the best weights seen so far (the current ones if none)."""
+    best = copy.deepcopy(raw_model)
+    if best_weights is not None:
+        best.load_state_dict(best_weights)
+    return best
+
+
+def write_metrics(progress: Progress, tp: TrainParams, tokens_per_step: int, wall: float, raw_model: GPT) -> None:
+    tokens_per_sec = progress.timed_steps * tokens_per_step / max(progress.train_time, 1e-9)
+    write_json(METRICS, {
+        "final_train_loss": round(progress.train_loss, 4),
+        "best_val_loss": round(progress.best_val, 4),
+        "best_step": progress.best_step,
+        "steps": tp.max_steps,
+        "tokens": tp.max_steps * tokens_per_step,
+        "tokens_per_sec": round(tokens_per_sec, 1),
+        "wall_time_s": round(wall, 1),
+        "params_non_embedding": raw_model.num_params(),
+    })
+    print(f"train: best val loss {progress.best_val:.4f} at step {progress.best_step}, "
+          f"{tokens_per_sec:,.0f} tokens/s, {wall:.0f}s")
 
 
 if __name__ == "__main__":

@@ -239,6 +239,7 @@ class TrainParams:
     grad_clip: float = 1.0  # 0: off
     eval_interval: int = 100
     eval_batches: int = 10
+    checkpoint_interval: int = 100  # steps between resume-state saves (0: only on Ctrl-C / SIGTERM)
     device: Device = "auto"
     precision: Precision = "auto"
     compile: bool = False
@@ -256,6 +257,7 @@ class TrainParams:
         _check(self.weight_decay >= 0.0, f"{s}.weight_decay={self.weight_decay} must be >= 0")
         _check(0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0, f"{s}.beta1 and {s}.beta2 must be in [0, 1)")
         _check(self.grad_clip >= 0.0, f"{s}.grad_clip={self.grad_clip} must be >= 0 (0: off)")
+        _check(self.checkpoint_interval >= 0, f"{s}.checkpoint_interval={self.checkpoint_interval} must be >= 0")
 
 
 # --------------------------------------------------------------------------- eval

@@ -1,0 +1,76 @@
+"""Resume state for an interrupted training run.
+
+DVC deletes a stage's outputs before it reruns it, so the state lives outside
+them, in the git-ignored `.cache/train/resume.pt`: model, optimizer and scaler
+state, the next step, RNG state, the best checkpoint so far and the logged
+history. It is saved atomically every train.checkpoint_interval steps and on
+Ctrl-C / SIGTERM, and keyed by a fingerprint of the params and the shards, so
+a rerun with the same params and data continues where it stopped and any other
+run refuses it. Everything in it is tensors and primitives: it loads with
+`weights_only=True`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+from pathlib import Path
+
+import torch
+
+from stages.lib.atomic import atomic_path
+
+STATE_FILE = Path(".cache/train/resume.pt")
+
+
+def run_key(params: dict, shard_meta: dict) -> str:
+    """Fingerprint of everything that decides the weights: params and the data."""
+    blob = json.dumps({"params": params, "data": shard_meta}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def save_state(state: dict, path: Path = STATE_FILE) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_state(key: str, path: Path = STATE_FILE) -> dict | None:
+    """The saved state for this run, or None (with a message when a state for another run is refused)."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a damaged file: start over rather than fail
+        print(f"train: ignoring unreadable resume state {path} ({err}); starting from step 0")
+        return None
+    if state.get("run_key") != key:
+        print(f"train: refusing resume state {path}: it was saved by a run with other params or data "
+              f"(key {state.get('run_key')}, this run {key}); starting from step 0")
+        return None
+    return state
+
+
+def clear_state(path: Path = STATE_FILE) -> None:
+    path.unlink(missing_ok=True)
+
+
+class StopSignal:
+    """Turns SIGINT/SIGTERM into a flag the loop checks after each step, so state is saved whole."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous = {}
+
+    def __enter__(self) -> "StopSignal":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.received is not None:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,159 @@
+"""The train stage as a user runs it: resume after interruption, refusal of foreign state, divergence, DDP."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from stages.lib.params import SECTIONS
+from stages.lib.shards import ShardWriter
+
+ROOT = Path(__file__).resolve().parent.parent
+VOCAB = 300
+STATE = Path(".cache/train/resume.pt")
+
+
+def write_shards(directory: Path, seed: int = 0) -> None:
+    """A learnable token stream: noisy repetitions of a fixed phrase, split into documents."""
+    rng = np.random.default_rng(seed)
+    phrase = rng.integers(1, VOCAB, size=50)
+    directory.mkdir(parents=True)
+    for split, n_docs in (("train", 40), ("val", 6)):
+        writer = ShardWriter(directory, split, VOCAB, shard_tokens=4000)
+        docs = []
+        for _ in range(n_docs):
+            doc = np.tile(phrase, 4).copy()
+            noise = rng.random(len(doc)) < 0.1
+            doc[noise] = rng.integers(1, VOCAB, size=int(noise.sum()))
+            docs.append(np.append(doc, 0))
+        writer.write_documents(np.concatenate(docs), np.array([len(d) for d in docs]))
+        writer.close()
+    meta = {"vocab_size": VOCAB, "tokenizer_fingerprint": "test", "eot_id": 0}
+    (directory / "meta.json").write_text(json.dumps(meta))
+
+
+def write_params(project: Path, **train) -> None:
+    params = {name: {} for name in SECTIONS}
+    params["model"] = {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 32, "dropout": 0.1}
+    params["train"] = {"max_steps": 40, "batch_size": 4, "warmup_steps": 4, "eval_interval": 10,
+                       "eval_batches": 2, "checkpoint_interval": 3, "precision": "fp32", "device": "cpu", **train}
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    write_shards(tmp_path / "data/shards")
+    write_params(tmp_path)
+    return tmp_path
+
+
+def start_train(project: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "stages.train"], cwd=project, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def run_train(project: Path, expect_rc: int = 0) -> str:
+    proc = start_train(project)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == expect_rc, f"rc {proc.returncode}:\n{out}\n{err[-3000:]}"
+    return out + err
+
+
+def interrupt_when_state_saved(project: Path, sig: int) -> str:
+    proc = start_train(project)
+    deadline = time.time() + 120
+    while not (project / STATE).exists():
+        assert proc.poll() is None, "training ended before it saved any resume state"
+        assert time.time() < deadline, "no resume state after 120 s"
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0, "the run finished before the signal arrived: make it longer"
+    return out + err
+
+
+def checkpoint_weights(project: Path) -> dict:
+    return torch.load(project / "artifacts/checkpoints/model.pt", weights_only=True)
+
+
+def assert_same_run(a: dict, b: dict) -> None:
+    assert a["step"] == b["step"] and a["val_loss"] == b["val_loss"]
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple[dict, dict]:
+    project = tmp_path_factory.mktemp("straight")
+    write_shards(project / "data/shards")
+    write_params(project)
+    run_train(project)
+    assert not (project / STATE).exists(), "a finished run must remove its resume state"
+    return checkpoint_weights(project), json.loads((project / "metrics/train.json").read_text())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_resumed_run_matches_uninterrupted_run(project, uninterrupted, sig):
+    log = interrupt_when_state_saved(project, sig)
+    if sig == signal.SIGTERM:
+        assert "interrupted after step" in log and "rerun `dvc repro`" in log
+    assert (project / STATE).exists()
+    log = run_train(project)
+    assert "resuming from step" in log
+    assert_same_run(checkpoint_weights(project), uninterrupted[0])
+    metrics = json.loads((project / "metrics/train.json").read_text())
+    assert metrics["final_train_loss"] == uninterrupted[1]["final_train_loss"]
+    assert metrics["best_val_loss"] == uninterrupted[1]["best_val_loss"]
+    # The dvclive history was logged again, from step 0.
+    rows = (project / "dvclive/train/plots/metrics/val_loss.tsv").read_text().splitlines()
+    assert [r.split("\t")[0] for r in rows[1:]] == ["0", "10", "20", "30", "39"]
+
+
+def test_state_of_another_run_is_refused(project):
+    interrupt_when_state_saved(project, signal.SIGTERM)
+    write_params(project, learning_rate=1.0e-3)
+    log = run_train(project)
+    assert "refusing resume state" in log
+    assert "resuming" not in log
+
+
+def test_divergence_stops_with_a_clear_error(project):
+    write_params(project, learning_rate=1.0e4, grad_clip=0.0, warmup_steps=0, checkpoint_interval=0)
+    log = run_train(project, expect_rc=2)
+    assert "error: train loss became" in log and "train.learning_rate" in log
+    assert "Traceback" not in log
+
+
+def test_too_small_data_for_block_size(project):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["model"]["block_size"] = 4096
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    log = run_train(project, expect_rc=2)
+    assert "model.block_size" in log and "Traceback" not in log
+
+
+def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path):
+    """nproc=2 relaunches under torchrun (gloo); ranks read disjoint halves of the same global batch."""
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    for project, train in ((single, {"batch_size": 8}), (ddp, {"batch_size": 4, "nproc": 2})):
+        write_shards(project / "data/shards")
+        write_params(project, max_steps=8, eval_interval=4, **train)
+        params = yaml.safe_load((project / "params.yaml").read_text())
+        params["model"]["dropout"] = 0.0  # dropout masks differ per rank
+        (project / "params.yaml").write_text(yaml.safe_dump(params))
+        run_train(project)
+    a, b = checkpoint_weights(single), checkpoint_weights(ddp)
+    assert a["step"] == b["step"]
+    for name, tensor in a["model"].items():
+        assert torch.allclose(tensor, b["model"][name], atol=1e-5), name
+    assert len((ddp / "dvclive/train/plots/metrics/val_loss.tsv").read_text().splitlines()) == 4  # rank 0 only
