@@ -1,0 +1,390 @@
+"""Find personal data and secrets in text and replace them with typed placeholders.
+
+`PiiScrubber(["email", "phone"]).scrub(text)` returns the text with every hit
+replaced by its kind's placeholder (`<EMAIL>`, `<PHONE>`, ...) and the number of
+hits per kind. Kinds: email, phone, ipv4, ipv6, credit_card, iban, secret.
+
+Why hand-written regexes and not a library: Presidio and scrubadub pull in spaCy
+models and are far too slow for a corpus pass, and datatrove's PII formatter covers
+only e-mails and IP addresses; a few checked regexes do the job at tens of MB/s.
+
+The rules aim at precision on literary text (years, verse references, times and
+page ranges must survive) as much as at recall on real data, so every candidate
+is checked after the regex: digit counts for phones, the Luhn sum for cards, the
+mod-97 check and country length for IBANs, digits and letters for secret values.
+
+Speed: Python's regex engine tries a pattern that starts with a character class
+at every position, but jumps between occurrences of a leading literal at C
+speed. So each rule starts from a cheap trigger (`@`, `::`, a run of digits, a
+literal like `_` or `eyJ`) and the full regex only runs in a small window around
+it. One pass finds the digit runs shared by phone, card, IPv4 and IBAN.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+from typing import Iterator
+
+PLACEHOLDERS: dict[str, str] = {
+    "email": "<EMAIL>",
+    "phone": "<PHONE>",
+    "ipv4": "<IPV4>",
+    "ipv6": "<IPV6>",
+    "credit_card": "<CREDIT_CARD>",
+    "iban": "<IBAN>",
+    "secret": "<SECRET>",
+}
+# When hits of two kinds overlap, the earlier kind here wins: a secret may contain
+# an '@' or digit groups, an IBAN contains card-like digit groups, an IPv6 address
+# can end in an IPv4 address.
+PRIORITY = ("secret", "email", "iban", "credit_card", "phone", "ipv6", "ipv4")
+
+Span = tuple[int, int]
+
+
+def _digit_count(s: str) -> int:
+    return sum(c.isdigit() for c in s)
+
+
+# --------------------------------------------------------------------------- email
+
+# The local part is matched backwards from each '@' (a pattern that starts with
+# the local part would be tried at every letter of the text). A name, '@', dotted
+# labels, and a TLD of letters: "Th' @ the gate", "@@@" and "user@localhost" fail.
+_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9._%+-]{1,64}\Z", re.A)  # searched with endpos = the '@'
+_EMAIL_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\b", re.A)
+
+
+def _find_emails(text: str, runs: list[Span]) -> Iterator[Span]:
+    at = text.find("@")
+    while at != -1:
+        local = _EMAIL_LOCAL.search(text, max(0, at - 64), at)
+        domain = _EMAIL_DOMAIN.match(text, at + 1) if local else None
+        if domain:
+            start = local.start()
+            while text[start] == ".":  # a local part cannot start with a dot
+                start += 1
+            if start < at:
+                yield start, domain.end()
+        at = text.find("@", domain.end() if domain else at + 1)
+
+
+# --------------------------------------------------------------------------- digit runs
+
+# One scan finds the runs of digits and separators that could hold a phone number,
+# a card number or an IPv4 address (7+ characters, so years, "1-2" and "3:16" are
+# skipped without a second look), or the check digits of an IBAN ("GB82").
+_DIGIT_RUN = re.compile(r"\d(?:[\d ()./+-]{6,}|(?<=[A-Z]{2}\d)\d)", re.A)
+_MIN_RUN = 7
+
+
+def _digit_runs(text: str) -> list[Span]:
+    return [m.span() for m in _DIGIT_RUN.finditer(text)]
+
+
+def _in_runs(pattern: re.Pattern, text: str, runs: list[Span]) -> Iterator[re.Match]:
+    """Matches of `pattern` inside each long digit run, with one character of context each side.
+
+    The character before takes a leading '+' or '('; the one after is a non-run
+    character, so look-aheads at the window's end decide as they would on the whole text.
+    """
+    for start, end in runs:
+        if end - start >= _MIN_RUN:
+            yield from pattern.finditer(text, max(0, start - 1), end + 1)
+
+
+# --------------------------------------------------------------------------- phone
+
+# International: '+', country code, then groups after single separators (or one
+# unbroken run), 9 to 15 digits in all (E.164): "+44 20 7946 0958", "+1 (202) 555-0143".
+_PHONE_INTL = re.compile(r"""
+    (?<![\w+])\+[1-9]\d{0,14}
+    (?: [ .-]?\(\d{1,4}\)[ .-]?\d{1,8}      # (0)20 7946, (202) 555
+      | [ .-]\d{1,8} ){0,8}
+    (?![\w+])
+""", re.X | re.A)
+# North American: exactly 10 digits as (555) 123-4567 or 555-123-4567 with the same
+# separator twice, optionally after "1-". Area codes never start with 0 or 1, which
+# also rules out many numbered lists; dates (2024-01-15), ISBNs and page ranges
+# have other group lengths.
+_PHONE_NANP = re.compile(r"""
+    (?<![\w+.-])(?:1[ .-])?
+    (?: \([2-9]\d\d\)[ ]?\d{3}[ .-]\d{4}    # (555) 123-4567
+      | [2-9]\d\d([ .-])\d{3}\1\d{4} )      # 555-123-4567, 555.123.4567, 555 123 4567
+    (?!\w|[.-]\d)
+""", re.X | re.A)
+
+
+def _find_phones(text: str, runs: list[Span]) -> Iterator[Span]:
+    for m in _in_runs(_PHONE_INTL, text, runs):
+        if 9 <= _digit_count(m.group()) <= 15:
+            yield m.span()
+    for m in _in_runs(_PHONE_NANP, text, runs):
+        yield m.span()
+
+
+# --------------------------------------------------------------------------- credit card
+
+# 13-19 digits unbroken, or in groups of 4 (Visa, Mastercard, ...) or 4-6-5 / 4-6-4
+# (Amex, Diners) with one kind of separator; then the issuer digit and Luhn sum must
+# hold, so an arbitrary long number passes only by chance (1 in 10, times 5 in 10).
+_CARD = re.compile(r"""
+    (?<![\w.,+-])
+    (?: \d{13,19}
+      | \d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?
+      | \d{4}([ -])\d{6}\2\d{4,5} )
+    (?!\w|[ .,-]\d)
+""", re.X | re.A)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def _find_cards(text: str, runs: list[Span]) -> Iterator[Span]:
+    for m in _in_runs(_CARD, text, runs):
+        digits = re.sub(r"\D", "", m.group())
+        # issuers: 2 and 5 Mastercard, 3 Amex/Diners/JCB, 4 Visa, 6 Discover/UnionPay
+        if 13 <= len(digits) <= 19 and digits[0] in "23456" and _luhn_ok(digits):
+            yield m.span()
+
+
+# --------------------------------------------------------------------------- ipv4
+
+# Four octets 0-255 without leading zeros, not inside a longer dotted sequence
+# ("1.2.3.4.5") or glued to a word ("v1.2.3.4"); "1.2.3" has too few octets.
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4_CORE = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_IPV4 = re.compile(rf"(?<![\w.]){_IPV4_CORE}(?!\w|\.\d)", re.A)
+
+
+def _find_ipv4(text: str, runs: list[Span]) -> Iterator[Span]:
+    for m in _in_runs(_IPV4, text, runs):
+        yield m.span()
+
+
+# --------------------------------------------------------------------------- iban
+
+# ISO 13616, upper case: country, 2 check digits, then the account number, unbroken
+# or in groups of 4 after single spaces ("GB82 WEST 1234 5698 7654 32"). The country
+# must be one that issues IBANs, with its fixed length; then mod-97 must give 1.
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d\d(?: ?[A-Z0-9]{4}){2,8}(?: ?[A-Z0-9]{1,3})?", re.A)
+IBAN_LENGTHS = {  # SWIFT IBAN registry (RU is not yet in it but issues IBANs)
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BI": 27,
+    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27, "DK": 18, "DO": 28,
+    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
+    "GL": 18, "GR": 27, "GT": 28, "HN": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
+    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21,
+    "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28,
+    "NL": 18, "NO": 15, "OM": 23, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22,
+    "RU": 33, "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25,
+    "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+}
+
+
+def _iban_checksum_ok(iban: str) -> bool:
+    rearranged = iban[4:] + iban[:4]
+    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1  # A=10 ... Z=35
+
+
+def _find_ibans(text: str, runs: list[Span]) -> Iterator[Span]:
+    for start, _ in runs:
+        m = _IBAN.match(text, start - 2) if start >= 2 else None
+        if not m or (length := IBAN_LENGTHS.get(m.group()[:2])) is None:
+            continue
+        # The regex may have run on into a following word: cut at the country's length,
+        # which must fall at the end of a group.
+        end, chars = m.start(), 0
+        while chars < length and end < m.end():
+            chars += text[end] != " "
+            end += 1
+        if chars == length and not text[end:end + 1].isalnum() and \
+                _iban_checksum_ok(text[m.start():end].replace(" ", "")):
+            yield m.start(), end
+
+
+# --------------------------------------------------------------------------- ipv6
+
+# Full and compressed forms, "2001:db8::1", "fe80::1ff:fe23:4567:890a", "::1", and
+# IPv4-mapped "::ffff:192.0.2.1". Every form contains "::" or ":hex:", which a fast
+# literal scan finds; "12:30:45" and "3:16" never get that far, and "Foo::Bar" fails
+# the word boundary. A hit must contain a digit, so words like "cafe::face" stay.
+_H = r"[0-9A-Fa-f]{1,4}"
+_IPV6 = re.compile(rf"""
+    (?<![\w:])
+    (?: (?:{_H}:){{7}}{_H}
+      | (?:{_H}:){{1,4}}:{_IPV4_CORE}                   # 64:ff9b::192.0.2.1
+      | ::(?:[fF]{{4}}(?::0{{1,4}})?:)?{_IPV4_CORE}      # ::ffff:192.0.2.1
+      | (?:{_H}:){{1,7}}:
+      | (?:{_H}:){{1,6}}:{_H}
+      | (?:{_H}:){{1,5}}(?::{_H}){{1,2}}
+      | (?:{_H}:){{1,4}}(?::{_H}){{1,3}}
+      | (?:{_H}:){{1,3}}(?::{_H}){{1,4}}
+      | (?:{_H}:){{1,2}}(?::{_H}){{1,5}}
+      | {_H}:(?::{_H}){{1,6}}
+      | :(?::{_H}){{1,7}} )
+    (?![\w:]|\.\d)
+""", re.X | re.A)
+_IPV6_HINT = re.compile(r"::|:[0-9A-Fa-f]{1,4}:", re.A)
+_IPV6_CHARS = re.compile(r"[0-9A-Fa-f:.]*", re.A)
+
+
+def _find_ipv6(text: str, runs: list[Span]) -> Iterator[Span]:
+    if ":" not in text:
+        return
+    pos = 0
+    while hint := _IPV6_HINT.search(text, pos):
+        # An address starts at most 4 characters before its first colon; the window
+        # ends one character after the run of address characters, for the look-ahead.
+        run_end = _IPV6_CHARS.match(text, hint.start()).end()
+        for m in _IPV6.finditer(text, max(pos, hint.start() - 4), run_end + 1):
+            if any(c.isdigit() for c in m.group()):
+                yield m.span()
+        pos = max(run_end, hint.end())
+
+
+# --------------------------------------------------------------------------- secret
+
+# Tokens with a published prefix. Each regex starts at a literal character that every
+# token of its family contains ('_', '-', 'A', 'eyJ', '-----BEGIN') and checks the
+# letters before it with a look-behind, for the literal-scan speed-up; the token then
+# starts at the beginning of that run of letters.
+_TOKEN_AT_UNDERSCORE = re.compile(r"""_(?:
+      (?<=\bgh[pousr]_)[A-Za-z0-9]{20,}               # GitHub ghp_ (personal), gho_, ghs_, ghu_, ghr_
+    | (?<=\bgithub_)pat_\w{22,}                       # GitHub fine-grained personal token
+    | (?<=\b[spr]k_)(?:live|test)_[A-Za-z0-9]{16,}    # Stripe sk_live_, pk_live_, sk_test_, rk_live_
+    )\b""", re.X | re.A)
+_TOKEN_AT_HYPHEN = re.compile(r"""-(?:
+      (?<=\bxox[baprs]-)[A-Za-z0-9-]{10,}             # Slack xoxb-, xoxp-, ...
+    | (?<=\bsk-)(?=[\w-]{0,64}?\d)[\w-]{20,}          # OpenAI-style sk-..., sk-proj-...; needs a digit
+    )""", re.X | re.A)
+_TOKEN_AT_A = re.compile(r"""A(?<!\wA)(?:             # an 'A' that starts a word
+      (?:KIA|SIA)[0-9A-Z]{16}\b                       # AWS access key id (long-term, temporary)
+    | Iza[\w-]{35}(?![\w-])                           # Google API key
+    )""", re.X | re.A)
+_JWT = re.compile(r"eyJ(?<![\w-]eyJ)[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]*", re.A)  # base64 '{"' . '{"' . signature
+# PEM or PGP private key, header to footer; without a footer, the base64 lines that follow.
+_PRIVATE_KEY = re.compile(r"""-----BEGIN[A-Z0-9 ]*PRIVATE\ KEY(?:\ BLOCK)?-----
+    (?: [\s\S]{0,20000}?-----END[A-Z0-9 ]*PRIVATE\ KEY(?:\ BLOCK)?-----
+      | (?:\s+[A-Za-z0-9+/=]{16,})* )""", re.X | re.A)
+
+# Any value that looks generated (see _looks_random) assigned to a key-ish name:
+# "api_key=...", "token: ...", "password = '...'", "Authorization: Bearer ...".
+# The value is replaced and the name kept. Found from the ':' or '=' (a literal-class
+# scan), then the name is checked in the 64 characters before it. The value sits in a
+# look-ahead so that a failed candidate does not swallow the next ':' or '='.
+_VALUE_CHARS = r"[\w+/=.~!@#$%^*-]"  # no '&': it ends a value in a URL query
+_ASSIGNED = re.compile(rf"""[:=](?![:=])(?=[ \t]*["']?(?:(?i:bearer|basic|token)[ \t]+)?
+    (?={_VALUE_CHARS}{{0,64}}?\d)(?P<value>{_VALUE_CHARS}{{8,512}}))""", re.X | re.A)
+_VALUE_TAIL = re.compile(rf"{_VALUE_CHARS}*", re.A)  # the rest of a value longer than 512
+_KEY_NAME = re.compile(r"""(?<![A-Za-z0-9])
+    (?:api[_-]?key|apikey|secret|token|pass(?:word|wd|phrase)?|pwd|private[_-]?key|authorization|credentials?)
+    (?:[_-][\w-]*)?["']?[ \t]*\Z""", re.X | re.I | re.A)  # searched with endpos = the ':' or '='
+
+
+def _looks_random(value: str) -> bool:
+    """8+ characters with letters and digits, and long (12+), or 2+ digits, or mixed case:
+    "a1b2c3d4e5f6", "hunter22", "xK9pLmQ2" pass; "2nd-rate" and "1667" do not."""
+    digits = sum(c.isdigit() for c in value)
+    letters = [c for c in value if c.isalpha()]
+    if len(value) < 8 or not digits or not letters:
+        return False
+    mixed_case = any(c.isupper() for c in letters) and any(c.islower() for c in letters)
+    return len(value) >= 12 or digits >= 2 or mixed_case
+
+
+def _token_start(text: str, i: int) -> int:
+    """Start of the run of ASCII letters and digits that ends at i (the token's prefix)."""
+    while i > 0 and text[i - 1].isascii() and text[i - 1].isalnum():
+        i -= 1
+    return i
+
+
+def _find_secrets(text: str, runs: list[Span]) -> Iterator[Span]:
+    # The `in` tests skip a regex call when its literal is absent: that matters for short texts.
+    for literal, pattern in (("_", _TOKEN_AT_UNDERSCORE), ("-", _TOKEN_AT_HYPHEN)):
+        if literal in text:
+            for m in pattern.finditer(text):
+                yield _token_start(text, m.start()), m.end()
+    for literal, pattern in (("A", _TOKEN_AT_A), ("eyJ", _JWT), ("-----BEGIN", _PRIVATE_KEY)):
+        if literal in text:
+            for m in pattern.finditer(text):
+                yield m.span()
+    if ":" not in text and "=" not in text:
+        return
+    for m in _ASSIGNED.finditer(text):
+        if not _KEY_NAME.search(text, max(0, m.start() - 64), m.start()):
+            continue
+        start, end = m.span("value")
+        if end - start == 512:
+            end = _VALUE_TAIL.match(text, end).end()
+        while text[end - 1] in ".,":  # the sentence's full stop is not part of the value
+            end -= 1
+        if _looks_random(text[start:end]):
+            yield start, end
+
+
+# --------------------------------------------------------------------------- scrubber
+
+_DIGIT_KINDS = ("phone", "credit_card", "ipv4", "iban")  # the kinds found inside digit runs
+# Every finder takes the text and its digit runs and yields (start, end) spans.
+_FINDERS = {"email": _find_emails, "phone": _find_phones, "ipv4": _find_ipv4, "ipv6": _find_ipv6,
+            "credit_card": _find_cards, "iban": _find_ibans, "secret": _find_secrets}
+
+
+class PiiScrubber:
+    """Finds and replaces the enabled kinds; holds only the kind names, so it pickles."""
+
+    def __init__(self, kinds: list[str]):
+        unknown = [k for k in kinds if k not in PLACEHOLDERS]
+        if unknown:
+            raise ValueError(f"unknown PII kinds {unknown} (known: {', '.join(PLACEHOLDERS)})")
+        self.kinds = tuple(k for k in PRIORITY if k in kinds)
+        self._needs_runs = any(k in _DIGIT_KINDS for k in self.kinds)
+
+    def __repr__(self) -> str:
+        return f"PiiScrubber({list(self.kinds)})"
+
+    def find(self, text: str) -> list[tuple[str, int, int]]:
+        """(kind, start, end) of every hit, sorted and non-overlapping."""
+        runs = _digit_runs(text) if self._needs_runs else []
+        candidates = []
+        for rank, kind in enumerate(self.kinds):
+            if runs or kind not in _DIGIT_KINDS:  # digit kinds have nothing to look at without runs
+                for start, end in _FINDERS[kind](text, runs):
+                    candidates.append((rank, start, -end, kind))
+        if not candidates:
+            return []
+        candidates.sort()  # by priority, then leftmost-longest
+        return _first_come([(kind, start, -neg_end) for _, start, neg_end, kind in candidates])
+
+    def scrub(self, text: str) -> tuple[str, dict[str, int]]:
+        """Return text with each found item replaced by its kind's placeholder, and counts per kind
+        (only kinds with count>0)."""
+        hits = self.find(text) if self.kinds else []
+        if not hits:
+            return text, {}
+        parts, counts, pos = [], {}, 0
+        for kind, start, end in hits:
+            parts += [text[pos:start], PLACEHOLDERS[kind]]
+            counts[kind] = counts.get(kind, 0) + 1
+            pos = end
+        parts.append(text[pos:])
+        return "".join(parts), counts
+
+
+def _first_come(candidates: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Keep each candidate that overlaps none kept before it; return them sorted by start."""
+    starts: list[int] = []
+    kept: list[tuple[str, int, int]] = []  # sorted by start, parallel to starts
+    for kind, start, end in candidates:
+        i = bisect.bisect_right(starts, start)
+        if (i > 0 and kept[i - 1][2] > start) or (i < len(kept) and kept[i][1] < end):
+            continue
+        starts.insert(i, start)
+        kept.insert(i, (kind, start, end))
+    return kept
