@@ -28,7 +28,8 @@ TINY = {
     "tokenizer": {"vocab_size": 512},
     "pack": {"val_fraction": 0.1},
     "model": {"n_layer": 2, "n_head": 2, "n_embd": 64, "block_size": 64},
-    "train": {"max_steps": 40, "batch_size": 8, "warmup_steps": 5, "eval_interval": 20, "eval_batches": 2},
+    "train": {"max_steps": 40, "batch_size": 8, "warmup_steps": 5, "eval_interval": 20, "eval_batches": 2,
+              "compile": False},
     "eval": {"max_tokens": 4000, "max_new_tokens": 20, "prompts": ["HAMLET."]},
 }
 

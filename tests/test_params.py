@@ -86,8 +86,8 @@ def test_unknown_literal_lists_the_choices():
 
 
 def test_missing_keys_take_the_defaults():
-    model = parse_section("model", {"n_layer": 2, "n_embd": 64})
-    expected = dataclasses.replace(ModelParams(), n_layer=2, n_embd=64)
+    model = parse_section("model", {"n_layer": 2, "n_embd": 96})
+    expected = dataclasses.replace(ModelParams(), n_layer=2, n_embd=96)
     assert model == expected
 
     clean = parse_section("clean", {"min_chars": 5, "quality": {"min_words": 10}})

@@ -77,7 +77,7 @@ class DocumentCleaner:
             result.text = text[:EXCERPT_CHARS]
             return result
         result.text = text
-        result.content_hash = xxhash.xxh3_64_intdigest(text)
+        result.content_hash = xxhash.xxh3_64_intdigest(text.encode("utf-8"))
         if self.minhasher is not None:
             result.signature = self.minhasher.signature(text)
         return result

@@ -13,7 +13,7 @@ appendix A.1.1 and table A1):
 - top_ngrams:       characters covered by the most frequent word 2-gram / all word characters <= max
 - duplicate_ngrams: characters covered by word 5-grams occurring more than once / all word characters <= max
 
-Definitions, where Gopher leaves a choice open:
+Definitions, where Gopher leaves a choice open or we differ:
 - A word is a whitespace-separated token (`str.split()`), compared verbatim;
   its length is counted in characters (code points). "Word characters" is the
   sum of word lengths, so whitespace never counts.
@@ -22,40 +22,41 @@ Definitions, where Gopher leaves a choice open:
   overlap (Gopher says so for duplicate n-grams; we do the same for the top
   n-gram so both fractions stay in [0, 1]). A top 2-gram that occurs only once
   is not a repetition and scores 0 (matters only for docs of a few words).
-- Repeated 5-grams count all their occurrences, the first one included (the
-  brief's "n-grams that occur more than once"; datatrove skips the first).
+- Repeated 5-grams count all their occurrences, the first one included
+  ("n-grams that occur more than once"; datatrove's port skips the first).
+- Gopher bounds '#' and ellipses per word separately; we bound their sum.
+- Gopher also bounds the *characters* in duplicate lines (0.2), 3/4-grams and
+  6..10-grams; only the filters above are implemented.
 
 Speed: one pass of numpy over the code points gives word lengths and the
-alpha test; words become exact integer ids in C++ (pyarrow split and
-dictionary_encode) and n-grams are compared as exact packed ids (pandas.factorize),
-never as Python strings or tuples. Everything is computed lazily,
-so a document that fails an early filter costs little.
+alpha test; Arrow splits the words and gives them exact integer ids in C++
+(dictionary_encode), and n-grams are compared as packed ids, never as Python
+strings or tuples.
+Everything is computed lazily, so a document failing an early filter costs little.
 """
 from __future__ import annotations
 
 from functools import cached_property
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from stages.lib.params import QUALITY_FILTERS, QualityParams
 
 ELLIPSES = ("...", "\u2026")
-N_TOP = 2  # Gopher's top n-gram filter for n=2 (it also has 3 and 4, with lower thresholds)
 N_DUP = 5  # Gopher's duplicate n-gram filter for n=5 (it also has 6..10)
 
-SPACE, ALPHA = 1, 2  # bits of the per-code-point class table
+SPACE, ALPHA, ALNUM = 1, 2, 4  # bits of the per-code-point class table (near_dedupe uses ALNUM)
 _CLASSES: np.ndarray | None = None
 
 
-def _char_classes() -> np.ndarray:
-    """uint8 class bits (SPACE, ALPHA) for every code point: built once per process (~0.1 s, 1.1 MB)."""
+def char_classes() -> np.ndarray:
+    """uint8 class bits (SPACE, ALPHA, ALNUM) for every code point: built once per process (~0.2 s, 1.1 MB)."""
     global _CLASSES
     if _CLASSES is None:
-        chars = map(chr, range(0x110000))
-        _CLASSES = np.fromiter((SPACE * c.isspace() + ALPHA * c.isalpha() for c in chars), np.uint8, 0x110000)
+        bits = (SPACE * c.isspace() | ALPHA * c.isalpha() | ALNUM * c.isalnum() for c in map(chr, range(0x110000)))
+        _CLASSES = np.fromiter(bits, np.uint8, 0x110000)
     return _CLASSES
 
 
@@ -66,16 +67,9 @@ def _coverage(starts: np.ndarray, n: int, length: int) -> np.ndarray:
     return np.cumsum(delta[:length]) > 0
 
 
-def _word_ids(text: str) -> tuple[np.ndarray, int]:
-    """Dense id per whitespace-separated word, and the number of distinct words.
-
-    Arrow splits and hashes in C++, twice as fast as str.split() + pandas.factorize;
-    its whitespace is exactly str.isspace() (checked over all code points), so the
-    words line up with DocStats._word_bounds.
-    """
-    words = pc.utf8_split_whitespace(pa.array([text], pa.large_string())).flatten()
-    encoded = words.dictionary_encode()
-    return encoded.indices.to_numpy().astype(np.int64), len(encoded.dictionary)
+def _dense_ids(values: np.ndarray | pa.Array) -> np.ndarray:
+    """Equal values get equal ids 0, 1, 2, ... in order of first appearance (Arrow's hash table, no sort)."""
+    return pa.array(values).dictionary_encode().indices.to_numpy().astype(np.int64)
 
 
 class DocStats:
@@ -83,12 +77,11 @@ class DocStats:
 
     def __init__(self, text: str):
         self.text = text
-        self._ngrams: dict[int, tuple[np.ndarray, int]] = {}  # n -> (id per position, number of distinct ids)
 
     @cached_property
     def _classes(self) -> np.ndarray:
         codepoints = np.frombuffer(self.text.encode("utf-32-le", "surrogatepass"), np.uint32)
-        return _char_classes()[codepoints]
+        return char_classes()[codepoints]
 
     @cached_property
     def _word_bounds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -118,24 +111,43 @@ class DocStats:
         alpha = (self._classes & ALPHA).view(bool)
         return int(np.count_nonzero(np.logical_or.reduceat(alpha, self._word_bounds[0])))
 
-    def ngram_ids(self, n: int) -> np.ndarray:
-        """Dense id per word n-gram (position i covers words i..i+n-1); equal ids iff equal n-grams.
+    @cached_property
+    def word_ids(self) -> np.ndarray:
+        # Arrow splits in C++ on exactly the characters str.isspace() accepts (checked over all
+        # code points), so these words line up with _word_bounds. A lone surrogate, which UTF-8
+        # cannot hold, becomes "?": still one non-space character.
+        utf8 = self.text.encode("utf-8", "replace")
+        words = pc.utf8_split_whitespace(pa.array([utf8], pa.large_string())).flatten()
+        return _dense_ids(words)
 
-        Exact, no hashing: the ids of two shorter n-grams are packed into one int64
-        and factorized again, doubling the width (1, 2, 4, 5 for n=5). Ids are
-        below the number of words, so the packed value cannot overflow.
+    @cached_property
+    def bigram_ids(self) -> np.ndarray:
+        """Dense id per word 2-gram (position i covers words i and i+1); equal ids iff equal 2-grams."""
+        ids = self.word_ids
+        return _dense_ids(ids[:-1] * (int(ids.max(initial=0)) + 1) + ids[1:])
+
+    def repeated_ngram_starts(self, n: int) -> np.ndarray:
+        """Start positions of the word n-grams (n >= 2) that occur more than once in the document.
+
+        A repeated n-gram is made of repeated 2-grams, and in prose only ~2% of
+        positions pass that test, so exact n-gram ids are built for those alone:
+        the ids of the 2-grams at offsets 0, 2, 4, ..., n-2 pin down the n-gram.
         """
-        if not self._ngrams:
-            self._ngrams[1] = _word_ids(self.text)
-        width = max(w for w in self._ngrams if w <= n)
-        while width < n:
-            step = max(w for w in self._ngrams if w <= n - width)
-            (head, _), (tail, tail_size) = self._ngrams[width], self._ngrams[step]
-            packed = head[:len(tail) - width] * tail_size + tail[width:]
-            ids, uniques = pd.factorize(packed)
-            width += step
-            self._ngrams[width] = ids, len(uniques)
-        return self._ngrams[n][0]
+        bigrams = self.bigram_ids
+        repeated = np.bincount(bigrams)[bigrams] > 1
+        count = len(bigrams) - (n - 2)  # number of n-gram positions
+        if count <= 0:
+            return np.zeros(0, np.int64)
+        candidate = repeated[:count].copy()
+        for offset in range(1, n - 1):
+            candidate &= repeated[offset:offset + count]
+        starts = np.flatnonzero(candidate)
+        ids = np.zeros(len(starts), np.int64)
+        for offset in sorted({*range(0, n - 1, 2), n - 2}):
+            # Both factors stay below len(bigrams), so the packed value never overflows.
+            packed = ids * len(bigrams) + bigrams[starts + offset]
+            ids = np.unique(packed, return_inverse=True)[1]  # few candidates: sorting is fine
+        return starts[np.bincount(ids)[ids] > 1] if len(ids) else starts
 
 
 # --------------------------------------------------------------------------- filters
@@ -153,9 +165,7 @@ def _mean_word_length(s: DocStats, p: QualityParams) -> bool:
 
 def _symbol_ratio(s: DocStats, p: QualityParams) -> bool:
     symbols = s.text.count("#") + sum(s.text.count(e) for e in ELLIPSES)
-    if s.num_words == 0:
-        return symbols == 0
-    return symbols / s.num_words <= p.max_symbol_word_ratio
+    return symbols / max(s.num_words, 1) <= p.max_symbol_word_ratio
 
 
 def _alpha_words(s: DocStats, p: QualityParams) -> bool:
@@ -176,28 +186,25 @@ def _duplicate_lines(s: DocStats, p: QualityParams) -> bool:
     return duplicate_line_fraction(s.text) <= p.max_duplicate_line_fraction
 
 
-def top_ngram_fraction(s: DocStats, n: int = N_TOP) -> float:
-    """Characters covered by the most frequent word n-gram / all word characters."""
-    if s.num_words < n or s.word_chars == 0:
+def top_ngram_fraction(s: DocStats) -> float:
+    """Characters covered by the most frequent word 2-gram / all word characters."""
+    if s.num_words < 2:
         return 0.0
-    ids = s.ngram_ids(n)
+    ids = s.bigram_ids
     counts = np.bincount(ids)
-    top = int(np.argmax(counts))  # ties: the n-gram seen first in the document
+    top = int(np.argmax(counts))  # ties: the 2-gram seen first in the document
     if counts[top] < 2:
         return 0.0
-    covered = _coverage(np.flatnonzero(ids == top), n, s.num_words)
+    covered = _coverage(np.flatnonzero(ids == top), 2, s.num_words)
     return float(s.word_lengths[covered].sum()) / s.word_chars
 
 
 def duplicate_ngram_fraction(s: DocStats, n: int = N_DUP) -> float:
     """Characters covered by word n-grams that occur more than once / all word characters."""
-    if s.num_words < n or s.word_chars == 0:
+    starts = s.repeated_ngram_starts(n) if s.num_words >= n else []
+    if len(starts) == 0:
         return 0.0
-    ids = s.ngram_ids(n)
-    repeated = np.bincount(ids)[ids] > 1
-    if not repeated.any():
-        return 0.0
-    covered = _coverage(np.flatnonzero(repeated), n, s.num_words)
+    covered = _coverage(starts, n, s.num_words)
     return float(s.word_lengths[covered].sum()) / s.word_chars
 
 

@@ -1,0 +1,121 @@
+"""Training speed: tokens/s, FLOPs per token, achieved FLOP/s and MFU, all measured in one process.
+
+MFU is achieved model FLOP/s divided by the matmul peak measured here, now,
+for the same dtype (the best of a few large square matmuls), so the ratio
+means the same on any machine. The baseline is a plain nanoGPT-style loop
+(learned positions, LayerNorm, GELU, biases) in fp32, eager, at the same shape.
+
+    python bench/train.py                       # the issue's CPU shape, ours vs the fp32 baseline
+    python bench/train.py --preset gpt2-125m --steps 50 --device cuda
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from stages.lib.model import GPT  # noqa: E402
+from stages.lib.params import ModelParams  # noqa: E402
+from stages.lib.runtime import DTYPES, autocast, resolve_device  # noqa: E402
+
+PRESETS = {
+    "cpu-small": dict(n_layer=6, n_head=6, n_embd=384, block_size=256),
+    "gpt2-125m": dict(n_layer=12, n_head=12, n_embd=768, block_size=2048),
+}
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_peak(dtype: torch.dtype, device: torch.device) -> float:
+    """Best FLOP/s of large square matmuls in this dtype on this device."""
+    sizes = (1024, 2048, 4096) if device.type == "cpu" else (4096, 8192)
+    best = 0.0
+    for n in sizes:
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        for _ in range(2):
+            a @ b
+        sync(device)
+        reps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < (1.0 if device.type == "cpu" else 0.5):
+            a @ b
+            reps += 1
+        sync(device)
+        best = max(best, 2 * n ** 3 * reps / (time.perf_counter() - start))
+    return best
+
+
+def tokens_per_second(cfg: ModelParams, vocab: int, batch: int, steps: int, device: torch.device,
+                      dtype: torch.dtype, compile_model: bool) -> tuple[float, int]:
+    torch.manual_seed(0)
+    model = GPT(cfg, vocab).to(device)
+    optimizer = model.optimizer(3e-4, 0.1, (0.9, 0.95), device)
+    run = torch.compile(model) if compile_model else model
+    x = torch.randint(0, vocab, (batch, cfg.block_size), device=device)
+    y = torch.randint(0, vocab, (batch, cfg.block_size), device=device)
+
+    def step() -> None:
+        with autocast(device, dtype):
+            _, loss = run(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(3):  # compilation and warm-up
+        step()
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync(device)
+    return batch * cfg.block_size * steps / (time.perf_counter() - start), model.flops_per_token()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu-small")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--vocab", type=int, default=8000)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default="bf16")
+    parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--no-baseline", action="store_true")
+    args = parser.parse_args()
+
+    device = resolve_device(args.device, "--device")
+    dtype = DTYPES[args.precision]
+    cfg = ModelParams(**PRESETS[args.preset])
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, preset {args.preset} "
+          f"{PRESETS[args.preset]}, batch {args.batch}, vocab {args.vocab}")
+
+    peak = matmul_peak(dtype, device)
+    tps, flops = tokens_per_second(cfg, args.vocab, args.batch, args.steps, device, dtype, not args.no_compile)
+    achieved = tps * flops
+    print(f"ours      {args.precision} compile={not args.no_compile}: {tps:,.0f} tokens/s, "
+          f"{flops / 1e6:.1f} MFLOP/token, {achieved / 1e12:.3f} TFLOP/s; "
+          f"{args.precision} matmul peak {peak / 1e12:.3f} TFLOP/s; MFU {achieved / peak:.1%}")
+
+    if not args.no_baseline:
+        base_cfg = dataclasses.replace(cfg, position="learned", norm="layernorm", mlp="gelu", qk_norm=False,
+                                       bias=True)
+        fp32_peak = matmul_peak(torch.float32, device)
+        base_tps, base_flops = tokens_per_second(base_cfg, args.vocab, args.batch, args.steps, device,
+                                                 torch.float32, compile_model=False)
+        print(f"baseline  fp32 eager nanoGPT-style: {base_tps:,.0f} tokens/s, "
+              f"{base_tps * base_flops / 1e12:.3f} TFLOP/s; fp32 matmul peak {fp32_peak / 1e12:.3f} TFLOP/s; "
+              f"MFU {base_tps * base_flops / fp32_peak:.1%}")
+        print(f"speedup   ours / baseline tokens per second: {tps / base_tps:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
