@@ -1,0 +1,132 @@
+"""Normalization, the per-document cleaner, and the clean stage end to end on a small corpus."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stages import clean as clean_stage
+from stages.lib import textnorm
+from stages.lib.cleaning import DocumentCleaner
+from stages.lib.documents import Document, DocumentWriter, iter_documents
+from stages.lib.errors import UserError
+from stages.lib.params import CleanParams, QualityParams, parse_section
+
+# --------------------------------------------------------------------------- textnorm
+
+
+def test_nfc_composes_accents():
+    decomposed = "cafe\u0301"
+    assert textnorm.normalize_unicode(decomposed, "NFC") == "caf\u00e9"
+    assert textnorm.normalize_unicode(decomposed, "none") == decomposed
+    assert textnorm.normalize_unicode("\ufb01", "NFKC") == "fi"  # ligature
+
+
+def test_strip_invisible_keeps_newlines_tabs_and_joiners():
+    text = "a\u200bb\ufeffc\u00add\x07e\x00f\tg\nh\u200di\u200cj\x85k"
+    assert textnorm.strip_invisible(text) == "abcdef\tg\nh\u200di\u200cjk"
+
+
+def test_tidy_whitespace():
+    assert textnorm.tidy_whitespace("  a  \r\nb\t\r\n\r\n\r\n\r\nc\rd  \n") == "a\nb\n\nc\nd"
+
+
+def test_fix_mojibake():
+    assert textnorm.fix_mojibake("cafÃ© â€” naÃ¯ve") == "café — naïve"
+
+
+# --------------------------------------------------------------------------- DocumentCleaner
+
+def params(**overrides) -> CleanParams:
+    return dataclasses.replace(CleanParams(min_chars=20, quality=QualityParams(filters=["alpha_words"])),
+                               **overrides)
+
+
+PROSE = "The quality of mercy is not strained; it droppeth as the gentle rain from heaven. " * 3
+
+
+def test_cleaner_reasons_and_hash():
+    cleaner = DocumentCleaner(params(max_chars=1000))
+    assert cleaner.clean("a", "s", "too short").reason == "too_short"
+    assert cleaner.clean("b", "s", PROSE * 10).reason == "too_long"
+    assert cleaner.clean("c", "s", "12 34 56 78 90 " * 5).reason == "quality_alpha_words"
+    kept = cleaner.clean("d", "s", PROSE)
+    assert kept.reason is None and kept.text == PROSE.strip()
+    # Differences that normalization removes do not defeat exact dedupe.
+    same = cleaner.clean("e", "s", PROSE.replace(". ", ".  \r\n"))
+    other = cleaner.clean("f", "s", PROSE.replace(". ", ".\n"))
+    assert same.content_hash == other.content_hash != kept.content_hash
+    assert kept.signature is not None and kept.bytes_in == len(PROSE.encode())
+
+
+def test_cleaner_scrubs_or_drops_pii():
+    text = PROSE + " Write to jane.doe@example.com or call (555) 123-4567."
+    kept = DocumentCleaner(params()).clean("a", "s", text)
+    assert "<EMAIL>" in kept.text and "<PHONE>" in kept.text and "example.com" not in kept.text
+    assert kept.pii == {"email": 1, "phone": 1}
+    dropped = DocumentCleaner(params(pii=parse_section("clean", {"pii": {"action": "drop"}}).pii))
+    assert dropped.clean("a", "s", text).reason == "pii"
+
+
+# --------------------------------------------------------------------------- the stage
+
+BOILERPLATE = "This file is distributed under the Example Public License v2."
+
+
+def corpus() -> list[Document]:
+    plays = [f"Scene {i}. " + " ".join(f"Word{i}x{j} speaks line {j} of the tale." for j in range(60))
+             for i in range(6)]
+    docs = [Document(f"play{i}.txt", f"play{i}.txt", f"{BOILERPLATE}\n{text}") for i, text in enumerate(plays)]
+    docs.append(Document("copy.txt", "copy.txt", docs[0].text.replace("\n", "\r\n")))  # exact, after tidying
+    near = plays[1].replace("line 7 of", "line seven of")
+    docs.append(Document("edited.txt", "edited.txt", f"{BOILERPLATE}\n{near}"))  # near duplicate of play1
+    docs.append(Document("numbers.txt", "numbers.txt", "1 2 3 4 5 6 7 8 9 10 " * 20))  # junk
+    docs.append(Document("mail.txt", "mail.txt", PROSE + " Contact: someone@example.org"))
+    return docs
+
+
+def run_clean(tmp_path: Path, monkeypatch, docs: list[Document], **clean) -> tuple[dict, list[Document]]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    with DocumentWriter(clean_stage.IN_DIR) as writer:
+        for doc in docs:
+            writer.write(doc)
+    section = {"min_chars": 20, "quality": {"filters": ["alpha_words"]}, "line_dedupe": {"min_docs": 3}, **clean}
+    Path("params.yaml").write_text(yaml.safe_dump({"clean": section}))
+    clean_stage.main()
+    metrics = json.loads(Path("metrics/clean.json").read_text())
+    return metrics, list(iter_documents(clean_stage.OUT_DIR))
+
+
+def test_clean_stage_removes_each_kind_of_problem(tmp_path, monkeypatch):
+    metrics, docs = run_clean(tmp_path, monkeypatch, corpus(), workers=1)
+    ids = [d.id for d in docs]
+    assert ids == ["play0.txt", "play1.txt", "play2.txt", "play3.txt", "play4.txt", "play5.txt", "mail.txt"]
+    assert metrics["documents_in"] == 10 and metrics["documents_out"] == 7
+    assert metrics["removed_documents_exact_duplicate"] == 1
+    assert metrics["removed_documents_near_duplicate"] == 1
+    assert metrics["removed_documents_quality_alpha_words"] == 1
+    assert metrics["pii_email"] == 1
+    assert metrics["boilerplate_units_removed"] == 6  # the license line, from each kept play
+    assert all(BOILERPLATE not in d.text for d in docs)
+    assert docs[-1].text.endswith("Contact: <EMAIL>")
+    assert metrics["bytes_out"] == sum(len(d.text.encode()) for d in docs)
+    report = Path("reports/clean/removed.md").read_text()
+    for reason in ("exact_duplicate", "near_duplicate", "quality_alpha_words"):
+        assert f"## {reason}" in report
+    assert "similar to play1.txt" in report
+
+
+def test_clean_output_does_not_depend_on_workers(tmp_path, monkeypatch):
+    one = run_clean(tmp_path / "one", monkeypatch, corpus(), workers=1)
+    two = run_clean(tmp_path / "two", monkeypatch, corpus(), workers=2)
+    assert one == two
+
+
+def test_clean_removing_everything_is_a_user_error(tmp_path, monkeypatch):
+    with pytest.raises(UserError, match="removed every document"):
+        run_clean(tmp_path, monkeypatch, [Document("a", "a", "tiny")], workers=1)
+    assert Path("reports/clean/removed.md").exists()  # so the user can see why
