@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import os
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from stages.lib.atomic import atomic_dir, write_json, write_text
 from stages.lib.cleaning import DocResult, DocumentCleaner
-from stages.lib.documents import Document, DocumentWriter, iter_batches
+from stages.lib.documents import Document, DocumentWriter, iter_batches, part_files
 from stages.lib.errors import UserError, run_stage
 from stages.lib.line_dedupe import LineFrequency
 from stages.lib.near_dedupe import NearDuplicateIndex
@@ -130,6 +131,21 @@ def strip_boilerplate_batch(batch: list[tuple[str, str, str]], line_counts: Line
     return out
 
 
+def strip_boilerplate(kept_dir: Path, out_dir: Path, line_counts: LineFrequency, min_chars: int,
+                      report: CleanReport, workers: int) -> DocumentWriter:
+    """Pass 2: boilerplate cut in workers, results written in order."""
+    strip = functools.partial(strip_boilerplate_batch, line_counts=line_counts, min_chars=min_chars)
+    with DocumentWriter(out_dir) as writer:
+        for batch in ordered_map(strip, read_batches(kept_dir), workers):
+            for doc, removed_units, reason in batch:
+                report.boilerplate_units += removed_units
+                if reason is not None:
+                    report.remove(reason, doc.id, len(doc.text.encode("utf-8")), doc.text)
+                else:
+                    writer.write(doc)
+    return writer
+
+
 def main() -> None:
     params: CleanParams = load_params(PARAM_SECTIONS)["clean"]
     workers = resolve_workers(params.workers)
@@ -150,15 +166,11 @@ def main() -> None:
         # Pass 2: cut boilerplate from the kept documents.
         if line_counts is not None:
             line_counts.finalize(lines.min_docs)
-            strip = functools.partial(strip_boilerplate_batch, line_counts=line_counts, min_chars=params.min_chars)
-            with DocumentWriter(out_dir) as writer:
-                for batch in ordered_map(strip, read_batches(kept_dir), workers):
-                    for doc, removed_units, reason in batch:
-                        report.boilerplate_units += removed_units
-                        if reason is not None:
-                            report.remove(reason, doc.id, len(doc.text.encode("utf-8")), doc.text)
-                        else:
-                            writer.write(doc)
+            if line_counts.boilerplate_units == 0:
+                for part in part_files(kept_dir):  # nothing to cut: the pass-1 files are the output
+                    os.replace(part, out_dir / part.name)
+            else:
+                writer = strip_boilerplate(kept_dir, out_dir, line_counts, params.min_chars, report, workers)
         report.docs_out, report.bytes_out = writer.documents, writer.bytes
 
         write_text(REPORT, report.markdown())
