@@ -117,7 +117,7 @@ def deduplicate(results: Iterator[DocResult], params: CleanParams, report: Clean
             continue
         writer.write(Document(result.id, result.source, result.text))
         if line_counts is not None:
-            line_counts.add(result.text)
+            line_counts.add_hashes(result.unit_hashes)  # hashed in the worker
 
 
 def strip_boilerplate_batch(batch: list[tuple[str, str, str]], line_counts: LineFrequency,

@@ -3,14 +3,15 @@
 Each document goes wholly to train or val by a seeded hash of its id, so no
 document straddles the split and the split is stable as the corpus grows.
 Documents are encoded in batches by the tokenizer library's parallel batch
-encoder, the next batch encoding in a background thread while the previous
-one is written; memory stays bounded by a few batches.
+encoder, in background threads while earlier batches are written; memory
+stays bounded by a few batches.
 
 Outputs data/shards/{train,val}-NNNNN.bin (+ .docs.npy), data/shards/meta.json,
 metrics/pack.json.
 """
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import itertools
 from pathlib import Path
@@ -34,6 +35,7 @@ OUT_DIR = Path("data/shards")
 METRICS = Path("metrics/pack.json")
 BATCH_CHARS = 4 << 20  # text encoded per batch
 SPLITS = ("train", "val")
+ENCODE_AHEAD = 2  # batches encoding at once
 
 
 def split_batches(params: PackParams) -> Iterator[dict[str, list[str]]]:
@@ -53,27 +55,32 @@ def split_batches(params: PackParams) -> Iterator[dict[str, list[str]]]:
         yield batch
 
 
-def encode(tok: Tokenizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
+def encode(tok: Tokenizer, texts: list[str], token_bytes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Flat token array with end-of-text after each document, the documents' lengths, their UTF-8 bytes."""
     ids = tok.encode_batch(texts) if texts else []
     for doc in ids:
         doc.append(tok.eot_id)
     lengths = np.fromiter((len(doc) for doc in ids), dtype=np.int64, count=len(ids))
     flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
-    return flat, lengths, sum(len(t.encode("utf-8")) for t in texts)
+    return flat, lengths, int(token_bytes[flat].sum())  # tokens decode to exactly the text's bytes
 
 
 def encoded_batches(tok: Tokenizer, params: PackParams):
-    """Encode batch k+1 in a background thread (the tokenizer releases the GIL) while k is written."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        pending = None
+    """Encoded batches in order, ENCODE_AHEAD of them encoding at once in threads.
+
+    The tokenizer releases the GIL and spreads a batch over all cores; with
+    two batches in flight the cores stay busy across batch boundaries, while
+    the main thread reads documents and writes shards.
+    """
+    token_bytes = tok.token_bytes()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=ENCODE_AHEAD) as pool:
+        pending: collections.deque = collections.deque()
         for batch in split_batches(params):
-            future = pool.submit(lambda b: {s: encode(tok, b[s]) for s in SPLITS}, batch)
-            if pending is not None:
-                yield pending.result()
-            pending = future
-        if pending is not None:
-            yield pending.result()
+            pending.append(pool.submit(lambda b: {s: encode(tok, b[s], token_bytes) for s in SPLITS}, batch))
+            if len(pending) > ENCODE_AHEAD:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xxhash
 
+from stages.lib.line_dedupe import LineFrequency
 from stages.lib.near_dedupe import MinHasher
 from stages.lib.params import CleanParams
 from stages.lib.pii import PiiScrubber
@@ -32,6 +33,7 @@ class DocResult:
     pii: dict[str, int] = field(default_factory=dict)
     content_hash: int = 0  # exact-duplicate key of the cleaned text
     signature: np.ndarray | None = None  # MinHash signature for near dedupe
+    unit_hashes: np.ndarray | None = None  # distinct long lines/paragraphs, for boilerplate counting
 
 
 class DocumentCleaner:
@@ -40,6 +42,8 @@ class DocumentCleaner:
         self.scrubber = PiiScrubber(params.pii.kinds)
         near = params.near_dedupe
         self.minhasher = MinHasher(near.num_perm, near.ngram, near.seed) if near.enabled else None
+        lines = params.line_dedupe
+        self.line_units = LineFrequency(lines.unit, lines.min_chars) if lines.enabled else None
 
     def clean_batch(self, batch: list[tuple[str, str, str]]) -> list[DocResult]:
         return [self.clean(doc_id, source, text) for doc_id, source, text in batch]
@@ -80,4 +84,6 @@ class DocumentCleaner:
         result.content_hash = xxhash.xxh3_64_intdigest(text.encode("utf-8"))
         if self.minhasher is not None:
             result.signature = self.minhasher.signature(text)
+        if self.line_units is not None:
+            result.unit_hashes = self.line_units.unit_hashes(text)
         return result

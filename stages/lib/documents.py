@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from stages.lib.errors import UserError
 
 SCHEMA = pa.schema([("id", pa.string()), ("source", pa.string()), ("text", pa.large_string())])
-ROW_GROUP_BYTES = 32 << 20  # text buffered before a row group is written
+ROW_GROUP_BYTES = 8 << 20  # text buffered before a row group is written: readers hold one at a time
 PART_BYTES = 1 << 30  # text in one part file before the next one starts
 
 
@@ -92,9 +92,15 @@ def part_files(in_dir: str | Path) -> list[Path]:
 
 
 def iter_batches(in_dir: str | Path, batch_rows: int = 1024) -> Iterator[pa.RecordBatch]:
-    """Yield record batches of documents in a stable order (part file, then row)."""
+    """Yield record batches of documents in a stable order (part file, then row).
+
+    One row group is read at a time (ParquetFile.iter_batches would join row
+    groups to fill batch_rows, which for long documents means hundreds of MB).
+    """
     for path in part_files(in_dir):
-        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+        parquet = pq.ParquetFile(path)
+        for index in range(parquet.num_row_groups):
+            yield from parquet.read_row_group(index).to_batches(max_chunksize=batch_rows)
 
 
 def iter_documents(in_dir: str | Path, batch_rows: int = 1024) -> Iterator[Document]:

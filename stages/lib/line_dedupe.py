@@ -63,11 +63,18 @@ class LineFrequency:
         hashes = np.fromiter((_hash(units[i].strip()) for i in long), np.uint64, len(long))
         return units, seps, long, hashes
 
+    def unit_hashes(self, text: str) -> np.ndarray:
+        """The distinct long units of one document, hashed: pure, so workers can compute it."""
+        return np.unique(self._split_and_hash(text)[3])
+
     def add(self, text: str) -> None:
         """Pass 1: record each distinct long unit of this document once."""
+        self.add_hashes(self.unit_hashes(text))
+
+    def add_hashes(self, hashes: np.ndarray) -> None:
+        """Pass 1, given `unit_hashes(text)` computed elsewhere."""
         if self._boilerplate is not None:
             raise RuntimeError("add() after finalize()")
-        hashes = np.unique(self._split_and_hash(text)[3])  # a unit counts once per document
         while len(hashes):
             room = min(_CHUNK - self._filled, len(hashes))
             self._current[self._filled:self._filled + room] = hashes[:room]
