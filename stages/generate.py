@@ -18,7 +18,8 @@ from stages.lib.tokenizer_adapter import load_tokenizer
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Sample text from a trained checkpoint.")
     parser.add_argument("--checkpoint", default="artifacts/checkpoints/model.pt")
-    parser.add_argument("--tokenizer", default="artifacts/tokenizer", help="tokenizer folder the model was trained with")
+    parser.add_argument("--tokenizer", default="artifacts/tokenizer",
+                        help="tokenizer folder the model was trained with")
     parser.add_argument("--prompt", default="", help="text to continue (empty: start a new document)")
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
