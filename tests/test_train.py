@@ -45,8 +45,8 @@ def write_params(project: Path, **train) -> None:
     params = {name: {} for name in SECTIONS}
     params["model"] = {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 32, "dropout": 0.1}
     params["train"] = {"max_steps": 40, "batch_size": 4, "warmup_steps": 4, "eval_interval": 10,
-                       "eval_batches": 2, "checkpoint_interval": 3, "precision": "fp32", "device": "cpu", "compile": False,
-                       **train}
+                       "eval_batches": 2, "checkpoint_interval": 3, "precision": "fp32", "device": "cpu",
+                       "compile": False, **train}
     (project / "params.yaml").write_text(yaml.safe_dump(params))
 
 
