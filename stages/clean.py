@@ -5,7 +5,8 @@ processes (normalize, length and quality filters, personal-data scrubbing,
 hashes) and decides, in document order, which to keep: exact duplicates by
 content hash, near duplicates by MinHash LSH. Kept documents go to a
 temporary Parquet folder while their lines are counted across documents.
-Pass 2 cuts boilerplate lines (found in many documents) from the kept ones.
+Pass 2 cuts boilerplate lines (found in many documents) from the kept
+documents that hold some, and copies the others as they are.
 
 Outputs: data/interim/clean/ (documents), metrics/clean.json (counts and
 bytes per rule), reports/clean/removed.md (examples of what was removed).
@@ -13,8 +14,6 @@ bytes per rule), reports/clean/removed.md (examples of what was removed).
 from __future__ import annotations
 
 import collections
-import functools
-import os
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -23,7 +22,7 @@ from tqdm import tqdm
 
 from stages.lib.atomic import atomic_dir, write_json, write_text
 from stages.lib.cleaning import DocResult, DocumentCleaner
-from stages.lib.documents import Document, DocumentWriter, iter_batches, part_files
+from stages.lib.documents import Document, DocumentWriter, iter_batches, iter_tables
 from stages.lib.errors import UserError, run_stage
 from stages.lib.line_dedupe import LineFrequency
 from stages.lib.near_dedupe import NearDuplicateIndex
@@ -120,29 +119,30 @@ def deduplicate(results: Iterator[DocResult], params: CleanParams, report: Clean
             line_counts.add_hashes(result.unit_hashes)  # hashed in the worker
 
 
-def strip_boilerplate_batch(batch: list[tuple[str, str, str]], line_counts: LineFrequency,
-                            min_chars: int) -> list[tuple[Document, int, str | None]]:
-    """Pass 2, per worker: cut boilerplate units; a document left too short is removed."""
-    out = []
-    for doc_id, source, text in batch:
-        new_text, removed_units = line_counts.remove_boilerplate(text)
-        reason = "too_short_after_boilerplate" if len(new_text.strip()) < min_chars else None
-        out.append((Document(doc_id, source, new_text), removed_units, reason))
-    return out
-
-
 def strip_boilerplate(kept_dir: Path, out_dir: Path, line_counts: LineFrequency, min_chars: int,
-                      report: CleanReport, workers: int) -> DocumentWriter:
-    """Pass 2: boilerplate cut in workers, results written in order."""
-    strip = functools.partial(strip_boilerplate_batch, line_counts=line_counts, min_chars=min_chars)
+                      report: CleanReport) -> DocumentWriter:
+    """Pass 2: cut boilerplate from the documents that hold some; copy the rest as Arrow tables.
+
+    Pass 1 recorded which documents hold boilerplate, so a row group without
+    any goes to the output without becoming Python strings.
+    """
+    first = 0
     with DocumentWriter(out_dir) as writer:
-        for batch in ordered_map(strip, read_batches(kept_dir), workers):
-            for doc, removed_units, reason in batch:
-                report.boilerplate_units += removed_units
-                if reason is not None:
-                    report.remove(reason, doc.id, len(doc.text.encode("utf-8")), doc.text)
-                else:
-                    writer.write(doc)
+        for table in iter_tables(kept_dir):
+            affected = line_counts.affected[first:first + table.num_rows]
+            first += table.num_rows
+            if not affected.any():
+                writer.write_table(table)
+                continue
+            cols = table.to_pydict()
+            for doc_id, source, text, hit in zip(cols["id"], cols["source"], cols["text"], affected):
+                if hit:
+                    text, removed_units = line_counts.remove_boilerplate(text)
+                    report.boilerplate_units += removed_units
+                    if len(text.strip()) < min_chars:
+                        report.remove("too_short_after_boilerplate", doc_id, len(text.encode("utf-8")), text)
+                        continue
+                writer.write(Document(doc_id, source, text))
     return writer
 
 
@@ -160,17 +160,13 @@ def main() -> None:
         results = (r for batch in ordered_map(cleaner.clean_batch, batches, workers) for r in batch)
         results = tqdm(results, desc="clean", unit="doc")
         kept_dir = Path(pass1_dir) if line_counts is not None else out_dir
-        with DocumentWriter(kept_dir) as writer:
+        with DocumentWriter(kept_dir, compression="none" if line_counts is not None else "zstd") as writer:
             deduplicate(results, params, report, writer, line_counts)
 
         # Pass 2: cut boilerplate from the kept documents.
         if line_counts is not None:
             line_counts.finalize(lines.min_docs)
-            if line_counts.boilerplate_units == 0:
-                for part in part_files(kept_dir):  # nothing to cut: the pass-1 files are the output
-                    os.replace(part, out_dir / part.name)
-            else:
-                writer = strip_boilerplate(kept_dir, out_dir, line_counts, params.min_chars, report, workers)
+            writer = strip_boilerplate(kept_dir, out_dir, line_counts, params.min_chars, report)
         report.docs_out, report.bytes_out = writer.documents, writer.bytes
 
         write_text(REPORT, report.markdown())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from stages.lib.documents import Document, DocumentWriter, iter_documents, iter_texts, part_files
+from stages.lib.documents import Document, DocumentWriter, iter_documents, iter_tables, iter_texts, part_files
 from stages.lib.errors import UserError
 
 
@@ -75,3 +75,20 @@ def test_reading_a_missing_folder_raises(tmp_path):
         list(iter_documents(missing))
     with pytest.raises(UserError, match="nope"):
         list(iter_texts(missing))
+
+
+def test_write_table_keeps_order_and_counts(tmp_path):
+    source = tmp_path / "source"
+    with DocumentWriter(source) as writer:
+        for i in range(3):
+            writer.write(Document(f"t{i}", "s", f"table text {i} é"))
+    (table,) = list(iter_tables(source))
+    out = tmp_path / "out"
+    with DocumentWriter(out) as writer:
+        writer.write(Document("first", "s", "before"))
+        writer.write_table(table)
+        writer.write(Document("last", "s", "after"))
+    docs = list(iter_documents(out))
+    assert [d.id for d in docs] == ["first", "t0", "t1", "t2", "last"]
+    assert writer.documents == 5
+    assert writer.bytes == sum(len(d.text.encode("utf-8")) for d in docs)

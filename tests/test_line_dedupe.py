@@ -108,3 +108,14 @@ def test_calls_out_of_order_are_errors():
         freq.add("text")
     with pytest.raises(ValueError):
         LineFrequency("sentence", 40)
+
+
+def test_affected_flags_say_which_documents_hold_boilerplate():
+    boiler = "This is a licence line that every page of the site repeats."
+    texts = [f"{boiler}\nUnique opening line number {i} of a page, long enough." for i in range(3)]
+    texts.insert(1, "A page without the licence line, but long enough to count here.")
+    freq = LineFrequency("line", 40)
+    for text in texts:
+        freq.add(text)
+    freq.finalize(min_docs=3)
+    assert freq.affected.tolist() == [True, False, True, True]

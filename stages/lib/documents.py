@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stages.lib.errors import UserError
@@ -30,8 +31,10 @@ class Document:
 class DocumentWriter:
     """Append documents to `out_dir/part-NNNNN.parquet`, in row groups, rolling parts by size."""
 
-    def __init__(self, out_dir: str | Path, row_group_bytes: int = ROW_GROUP_BYTES, part_bytes: int = PART_BYTES):
+    def __init__(self, out_dir: str | Path, row_group_bytes: int = ROW_GROUP_BYTES, part_bytes: int = PART_BYTES,
+                 compression: str = "zstd"):
         self.out_dir = Path(out_dir)
+        self.compression = compression  # "none" for scratch files read back at once: saves the CPU
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.row_group_bytes = row_group_bytes
         self.part_bytes = part_bytes
@@ -53,16 +56,28 @@ class DocumentWriter:
         if self._buffered >= self.row_group_bytes:
             self._flush()
 
+    def write_table(self, table: pa.Table) -> None:
+        """Append documents already in Arrow form (read from another document folder), in order."""
+        self._flush()
+        text_bytes = int(pc.sum(pc.binary_length(table.column("text"))).as_py() or 0)
+        self.documents += table.num_rows
+        self.bytes += text_bytes
+        self._write(table.select(SCHEMA.names).cast(SCHEMA), text_bytes)
+
     def _flush(self) -> None:
         if not self._columns["id"]:
             return
+        table = pa.table(self._columns, schema=SCHEMA)
+        self._columns = {"id": [], "source": [], "text": []}
+        size, self._buffered = self._buffered, 0
+        self._write(table, size)
+
+    def _write(self, table: pa.Table, size: int) -> None:
         if self._writer is None:
             path = self.out_dir / f"part-{self._part_index:05d}.parquet"
-            self._writer = pq.ParquetWriter(path, SCHEMA, compression="zstd")
-        self._writer.write_table(pa.table(self._columns, schema=SCHEMA))
-        self._part_written += self._buffered
-        self._columns = {"id": [], "source": [], "text": []}
-        self._buffered = 0
+            self._writer = pq.ParquetWriter(path, SCHEMA, compression=self.compression)
+        self._writer.write_table(table)
+        self._part_written += size
         if self._part_written >= self.part_bytes:
             self._close_part()
 
@@ -91,16 +106,23 @@ def part_files(in_dir: str | Path) -> list[Path]:
     return sorted(in_dir.glob("part-*.parquet"))
 
 
-def iter_batches(in_dir: str | Path, batch_rows: int = 1024) -> Iterator[pa.RecordBatch]:
-    """Yield record batches of documents in a stable order (part file, then row).
+def iter_tables(in_dir: str | Path) -> Iterator[pa.Table]:
+    """One row group at a time, in a stable order (part file, then row group).
 
-    One row group is read at a time (ParquetFile.iter_batches would join row
-    groups to fill batch_rows, which for long documents means hundreds of MB).
+    Bounded memory: a row group holds about ROW_GROUP_BYTES of text, where
+    ParquetFile.iter_batches would join row groups to fill its batch size,
+    which for long documents means hundreds of MB.
     """
     for path in part_files(in_dir):
         parquet = pq.ParquetFile(path)
         for index in range(parquet.num_row_groups):
-            yield from parquet.read_row_group(index).to_batches(max_chunksize=batch_rows)
+            yield parquet.read_row_group(index)
+
+
+def iter_batches(in_dir: str | Path, batch_rows: int = 1024) -> Iterator[pa.RecordBatch]:
+    """Record batches of documents in a stable order (part file, then row)."""
+    for table in iter_tables(in_dir):
+        yield from table.to_batches(max_chunksize=batch_rows)
 
 
 def iter_documents(in_dir: str | Path, batch_rows: int = 1024) -> Iterator[Document]:

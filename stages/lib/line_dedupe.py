@@ -13,11 +13,14 @@ Penedo et al. 2023 (RefinedWeb) and Gopher, two passes over the kept documents:
    `min_chars` are never dropped, so common short lines ("Exeunt.") survive.
 
 Memory: 8 bytes per distinct unit per document in pass 1, held in flat uint64
-chunks (no Python object per line); finalize sorts them (about 2x that, once)
-and keeps only the sorted boilerplate hashes, 8 bytes each.
+chunks (no Python object per line), plus 8 bytes per document for where its
+hashes end; finalize sorts them (about 2x that, once) and keeps only the sorted
+boilerplate hashes, 8 bytes each, and one flag per document saying whether it
+holds any.
 """
 from __future__ import annotations
 
+import array
 import re
 from typing import Literal
 
@@ -52,8 +55,11 @@ class LineFrequency:
         self._chunks: list[np.ndarray] = []  # full chunks of per-document distinct hashes
         self._current = np.empty(_CHUNK, np.uint64)
         self._filled = 0
+        self._doc_ends = array.array("q")  # where each document's hashes end in the recorded stream
+        self._recorded = 0
         self._boilerplate: np.ndarray | None = None  # sorted uint64, set by finalize()
         self.boilerplate_units = 0
+        self.affected: np.ndarray | None = None  # per added document: does it hold boilerplate? (finalize)
 
     def _split_and_hash(self, text: str) -> tuple[list[str], list[str], list[int], np.ndarray]:
         """Units, separators, the indices of units long enough to count, and those units' hashes."""
@@ -75,6 +81,8 @@ class LineFrequency:
         """Pass 1, given `unit_hashes(text)` computed elsewhere."""
         if self._boilerplate is not None:
             raise RuntimeError("add() after finalize()")
+        self._recorded += len(hashes)
+        self._doc_ends.append(self._recorded)
         while len(hashes):
             room = min(_CHUNK - self._filled, len(hashes))
             self._current[self._filled:self._filled + room] = hashes[:room]
@@ -91,6 +99,12 @@ class LineFrequency:
         hashes, docs = np.unique(recorded, return_counts=True)
         self._boilerplate = hashes[docs >= min_docs]  # np.unique returns them sorted
         self.boilerplate_units = len(self._boilerplate)
+        # Which documents hold any boilerplate: pass 2 leaves the others untouched.
+        hits = np.concatenate(([0], np.cumsum(self._is_boilerplate(recorded))))
+        ends = np.frombuffer(self._doc_ends, dtype=np.int64)
+        starts = np.concatenate(([0], ends[:-1]))
+        self.affected = hits[ends] > hits[starts]
+        self._doc_ends = array.array("q")
 
     def _is_boilerplate(self, hashes: np.ndarray) -> np.ndarray:
         """Mask: which of these unit hashes are boilerplate (binary search in the sorted table)."""
