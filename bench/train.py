@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
 
+    torch.use_deterministic_algorithms(True, warn_only=True)  # as the train stage does by default
     device = resolve_device(args.device, "--device")
     dtype = DTYPES[args.precision]
     cfg = ModelParams(**PRESETS[args.preset])

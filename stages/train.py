@@ -19,6 +19,7 @@ import copy
 import dataclasses
 import json
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -175,6 +176,9 @@ def main() -> None:
         device = torch.device("cuda", dist_info.local_rank)
     dtype = resolve_precision(tp.precision, device)
     seed_everything(tp.seed)
+    if tp.deterministic:  # compiled CPU kernels otherwise differ from run to run in the last bits
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it for determinism
+        torch.use_deterministic_algorithms(True, warn_only=True)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

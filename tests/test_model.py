@@ -165,3 +165,10 @@ def test_bad_checkpoints_are_user_errors(tmp_path):
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="not a readable checkpoint"):
         load_checkpoint(garbage)
+
+
+def test_checkpoint_bytes_depend_only_on_content(tmp_path):
+    model = GPT(tiny(), VOCAB)
+    save_checkpoint(tmp_path / "a.pt", model, "abc", step=1, val_loss=2.0)
+    save_checkpoint(tmp_path / "b.pt", model, "abc", step=1, val_loss=2.0)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()  # so DVC's hash means something

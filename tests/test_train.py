@@ -158,3 +158,13 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
     for name, tensor in a["model"].items():
         assert torch.allclose(tensor, b["model"][name], atol=1e-5), name
     assert len((ddp / "dvclive/train/plots/metrics/val_loss.tsv").read_text().splitlines()) == 4  # rank 0 only
+
+
+def test_same_params_and_data_give_the_same_checkpoint_bytes(project):
+    """The default path (compiled, mixed precision) is reproducible, so DVC's cache means something."""
+    write_params(project, compile=True, precision="auto", max_steps=4, warmup_steps=1, eval_interval=2,
+                 checkpoint_interval=0)
+    run_train(project)
+    first = (project / "artifacts/checkpoints/model.pt").read_bytes()
+    run_train(project)
+    assert (project / "artifacts/checkpoints/model.pt").read_bytes() == first

@@ -5,6 +5,7 @@ A checkpoint is a plain dict of tensors and primitives, so it loads with
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import torch
@@ -27,8 +28,20 @@ def save_checkpoint(path: str | Path, model: GPT, tokenizer_fingerprint: str, st
         "step": step,
         "val_loss": val_loss,
     }
+    write_torch(path, state)
+
+
+def write_torch(path: str | Path, obj) -> None:
+    """torch.save, atomically and byte-reproducibly.
+
+    Saving straight to a file names the archive after the (temporary) file, so
+    identical weights would give different bytes; through a buffer they don't,
+    and DVC's hash of the checkpoint depends on the weights alone.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[GPT, dict]:

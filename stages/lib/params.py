@@ -243,6 +243,7 @@ class TrainParams:
     device: Device = "auto"
     precision: Precision = "auto"
     compile: bool = True  # torch.compile: about 3x faster on this CPU; eager where no compiler is found
+    deterministic: bool = True  # torch.use_deterministic_algorithms: same params and data, same weights
     grad_checkpointing: bool = False
     nproc: int = 1  # > 1: torchrun with this many processes (DDP)
     seed: int = 1337

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from stages.lib.atomic import atomic_path
+from stages.lib.checkpoint import write_torch
 
 STATE_FILE = Path(".cache/train/resume.pt")
 
@@ -30,8 +30,7 @@ def run_key(params: dict, shard_meta: dict) -> str:
 
 
 def save_state(state: dict, path: Path = STATE_FILE) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    write_torch(path, state)
 
 
 def load_state(key: str, path: Path = STATE_FILE) -> dict | None:
