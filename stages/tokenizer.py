@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow.compute as pc
 from tqdm import tqdm
 
 from stages.lib.atomic import atomic_dir, write_json
-from stages.lib.documents import iter_batches
+from stages.lib.documents import iter_batches, iter_tables
 from stages.lib.errors import run_stage
 from stages.lib.params import TokenizerParams, load_params
 from stages.lib.sampling import sample_chunks
@@ -23,8 +24,9 @@ METRICS = Path("metrics/tokenizer.json")
 MEASURE_CHARS = 2_000_000  # text encoded to measure bytes per token
 
 
-def corpus_chars(in_dir: Path) -> int:
-    return sum(sum(len(t) for t in batch.column("text").to_pylist()) for batch in iter_batches(in_dir))
+def corpus_bytes(in_dir: Path) -> int:
+    """UTF-8 bytes of all texts, counted by Arrow: no Python string is made."""
+    return sum(int(pc.sum(pc.binary_length(table.column("text"))).as_py() or 0) for table in iter_tables(in_dir))
 
 
 def documents(in_dir: Path):
@@ -35,9 +37,9 @@ def documents(in_dir: Path):
 
 def main() -> None:
     params: TokenizerParams = load_params(PARAM_SECTIONS)["tokenizer"]
-    total = corpus_chars(IN_DIR)
+    total = corpus_bytes(IN_DIR)
     keep = min(1.0, params.train_bytes / max(total, 1))
-    print(f"tokenizer: training {params.kind} (vocab {params.vocab_size}) on {keep:.0%} of {total / 1e6:.1f} M chars")
+    print(f"tokenizer: training {params.kind} (vocab {params.vocab_size}) on {keep:.0%} of {total / 1e6:.1f} MB")
 
     sample = tqdm(sample_chunks(documents(IN_DIR), keep, params.seed), desc="tokenizer", unit="chunk")
     with atomic_dir(OUT_DIR) as tmp_dir:
@@ -45,10 +47,11 @@ def main() -> None:
                               params.special_tokens, params.byte_fallback, params.seed)
 
         # Bytes per token on a sample of the corpus: how much text one model step sees.
-        measured = []
+        measured, size = [], 0
         for text in sample_chunks(documents(IN_DIR), keep, params.seed + 1):
             measured.append(text)
-            if sum(map(len, measured)) >= MEASURE_CHARS:
+            size += len(text)
+            if size >= MEASURE_CHARS:
                 break
         n_tokens = sum(len(ids) for ids in tok.encode_batch(measured))
         n_bytes = sum(len(t.encode("utf-8")) for t in measured)

@@ -5,6 +5,7 @@ A checkpoint is a plain dict of tensors and primitives, so it loads with
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import torch
 
 from stages.lib.atomic import atomic_path
 from stages.lib.errors import UserError
-from stages.lib.model import GPT, model_config_dict
+from stages.lib.model import GPT
 from stages.lib.params import ModelParams
 
 FORMAT_VERSION = 1
@@ -22,7 +23,7 @@ def save_checkpoint(path: str | Path, model: GPT, tokenizer_fingerprint: str, st
     state = {
         "format_version": FORMAT_VERSION,
         "model": model.state_dict(),
-        "model_config": model_config_dict(model.cfg),
+        "model_config": dataclasses.asdict(model.cfg),
         "vocab_size": model.vocab_size,
         "tokenizer_fingerprint": tokenizer_fingerprint,
         "step": step,

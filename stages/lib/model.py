@@ -10,8 +10,6 @@ Shapes: B batch, T time (<= block_size), C = n_embd, H heads, D = C // H head si
 """
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -233,7 +231,3 @@ class GPT(nn.Module):
             if stop_token is not None and bool((next_id == stop_token).all()):
                 break
         return idx
-
-
-def model_config_dict(cfg: ModelParams) -> dict:
-    return dataclasses.asdict(cfg)
