@@ -9,13 +9,11 @@ steps a validation loss on fixed windows, logged with dvclive, and the best
 model so far saved to artifacts/checkpoints/model.pt; every
 checkpoint_interval steps (and on Ctrl-C / SIGTERM) the resume state.
 metrics/train.json holds the final and best losses, tokens per second and
-wall time. With train.nproc > 1 the same loop runs under torchrun (DDP);
-rank 0 alone logs and writes.
+wall time. With train.nproc > 1 the same loop runs under torchrun, with DDP or
+(train.strategy: fsdp) FSDP sharding the model; rank 0 alone logs and writes.
 """
 from __future__ import annotations
 
-import contextlib
-import copy
 import dataclasses
 import json
 import math
@@ -120,14 +118,12 @@ def train_step(model, optimizer, scaler, data: TokenWindows, sampler: EpochSampl
     for micro in range(tp.grad_accum_steps):
         x, y = data.batch(sampler.indices(step, micro, tp.batch_size, tp.grad_accum_steps))  # [B, T] each
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        # DDP: only the last micro-batch all-reduces gradients.
-        sync = contextlib.nullcontext()
-        if dist_info.enabled and micro < tp.grad_accum_steps - 1:
-            sync = model.no_sync()
-        with sync, autocast(device, dtype):
-            _, loss = model(x, y)
-            loss = loss / tp.grad_accum_steps
-        scaler.scale(loss).backward()
+        # Several processes: only the last micro-batch reduces gradients across ranks.
+        with distributed.gradient_sync(model, dist_info, sync=micro == tp.grad_accum_steps - 1):
+            with autocast(device, dtype):
+                _, loss = model(x, y)
+                loss = loss / tp.grad_accum_steps
+            scaler.scale(loss).backward()
         loss_sum += loss.detach()
     if tp.grad_clip > 0:
         scaler.unscale_(optimizer)
@@ -138,11 +134,13 @@ def train_step(model, optimizer, scaler, data: TokenWindows, sampler: EpochSampl
     return distributed.all_reduce_mean(loss_sum, dist_info).item()  # .item() waits for the device
 
 
-def snapshot(raw_model, optimizer, scaler, progress: Progress, best_weights, key: str) -> dict:
+def snapshot(raw_model, optimizer, scaler, progress: Progress, best_weights, key: str,
+             dist_info: distributed.DistInfo) -> dict:
+    """Everything a resumed run needs; under FSDP every rank calls it (it gathers) and rank 0's is whole."""
     state = {
         "run_key": key,
-        "model": raw_model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "model": distributed.full_model_state(raw_model, dist_info),
+        "optimizer": distributed.full_optimizer_state(raw_model, optimizer, dist_info),
         "scaler": scaler.state_dict(),
         "progress": dataclasses.asdict(progress),
         "cpu_rng": torch.get_rng_state(),
@@ -153,9 +151,8 @@ def snapshot(raw_model, optimizer, scaler, progress: Progress, best_weights, key
     return state
 
 
-def restore(state: dict, raw_model, optimizer, scaler) -> Progress:
-    raw_model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+def restore(state: dict, raw_model, optimizer, scaler, dist_info: distributed.DistInfo) -> Progress:
+    distributed.load_full_state(raw_model, optimizer, state["model"], state["optimizer"], dist_info)
     scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(state["cpu_rng"])
     if "cuda_rng" in state and torch.cuda.is_available():
@@ -171,7 +168,7 @@ def main() -> None:
         distributed.relaunch_with_torchrun(tp.nproc, "stages.train")
 
     device = resolve_device(tp.device)
-    dist_info = distributed.init_distributed(device.type)
+    dist_info = distributed.init_distributed(device.type, tp.strategy)
     if dist_info.enabled and device.type == "cuda":
         device = torch.device("cuda", dist_info.local_rank)
     dtype = resolve_precision(tp.precision, device)
@@ -190,20 +187,19 @@ def main() -> None:
     sampler = EpochSampler(train_data.n_windows, tp.seed, dist_info.rank, dist_info.world_size)
     val_windows = evenly_spaced(val_data.n_windows, tp.eval_batches * tp.batch_size)
 
-    # Model, optimizer, and the state of an interrupted identical run.
+    # Model, optimizer, and the state of an interrupted identical run. FSDP shards the parameters in place,
+    # so it comes before the optimizer is built and before compilation; DDP wraps the compiled model.
     raw_model = GPT(cfg, meta["vocab_size"]).to(device)
     raw_model.grad_checkpointing = tp.grad_checkpointing
+    distributed.shard(raw_model, dist_info)
     optimizer = raw_model.optimizer(tp.learning_rate, tp.weight_decay, (tp.beta1, tp.beta2), device)
     scaler = torch.amp.GradScaler(device.type, enabled=(dtype == torch.float16))
     key = resume.run_key({"model": dataclasses.asdict(cfg), "train": dataclasses.asdict(tp)}, meta)
     state = resume.load_state(key)
     progress, best_weights = Progress(), None
     if state is not None:
-        progress, best_weights = restore(state, raw_model, optimizer, scaler), state["best_model"]
-    model = maybe_compile(raw_model, tp.compile, device)
-    if dist_info.enabled:
-        model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[dist_info.local_rank] if device.type == "cuda" else None)
+        progress, best_weights = restore(state, raw_model, optimizer, scaler, dist_info), state["best_model"]
+    model = distributed.wrap_ddp(maybe_compile(raw_model, tp.compile, device), dist_info, device)
 
     main_rank = dist_info.is_main
     tokens_per_step = tp.batch_size * tp.grad_accum_steps * cfg.block_size * dist_info.world_size
@@ -212,15 +208,16 @@ def main() -> None:
         print(f"train: {raw_model.num_params() / 1e6:.2f}M non-embedding parameters on {device} ({dtype}), "
               f"{tokens_per_step:,} tokens/step, {train_data.n_tokens:,} train tokens "
               f"({tp.max_steps * tokens_per_step / max(train_data.n_tokens, 1):.2f} epochs)")
-        if progress.step > 0:
+        if progress.step > 0:  # a saved state always has best weights: step 0 is evaluated before any save
             print(f"train: resuming from step {progress.step} ({resume.STATE_FILE})")
-            save_checkpoint(CHECKPOINT, best_model_of(raw_model, best_weights), meta["tokenizer_fingerprint"],
+            save_checkpoint(CHECKPOINT, plain_model(raw_model, best_weights), meta["tokenizer_fingerprint"],
                             progress.best_step, progress.best_val)
         live = open_live(progress.history)
 
     def save_resume_state() -> None:
+        state = snapshot(raw_model, optimizer, scaler, progress, best_weights, key, dist_info)
         if main_rank:
-            resume.save_state(snapshot(raw_model, optimizer, scaler, progress, best_weights, key))
+            resume.save_state(state)
 
     start, first_step = time.perf_counter(), progress.step
     bar = tqdm(range(progress.step, tp.max_steps), desc="train", unit="step", disable=not main_rank,
@@ -247,6 +244,7 @@ def main() -> None:
             if step % tp.eval_interval == 0 or step == tp.max_steps - 1:
                 # The eager model: a compiled one would recompile for eval mode and the summed loss.
                 val_loss = estimate_val_loss(raw_model, val_data, val_windows, tp.batch_size, device, dtype)
+                val_loss = distributed.from_rank0(val_loss, dist_info, device)  # every rank takes the same branch
                 row = {"step": step, "train_loss": progress.train_loss, "val_loss": val_loss,
                        "val_ppl": math.exp(min(val_loss, 50)), "lr": lr}
                 progress.history.append(row)
@@ -254,12 +252,13 @@ def main() -> None:
                     log_row(live, row)
                 if val_loss < progress.best_val:
                     progress.best_val, progress.best_step = val_loss, step
-                    best_weights = {k: v.detach().to("cpu", copy=True) for k, v in raw_model.state_dict().items()}
+                    best_weights = distributed.full_model_state(raw_model, dist_info)  # FSDP: all ranks gather
                     if main_rank:
-                        save_checkpoint(CHECKPOINT, raw_model, meta["tokenizer_fingerprint"], step, val_loss)
+                        save_checkpoint(CHECKPOINT, plain_model(raw_model, best_weights), meta["tokenizer_fingerprint"],
+                                        step, val_loss)
 
             progress.step = step + 1
-            if stop.received is not None:
+            if distributed.any_rank(stop.received is not None, dist_info, device):  # all ranks stop together
                 save_resume_state()
                 raise UserError(f"interrupted after step {step}: state saved to {resume.STATE_FILE}; "
                                 f"rerun `dvc repro` to continue from step {progress.step}")
@@ -274,12 +273,12 @@ def main() -> None:
     distributed.shutdown(dist_info)
 
 
-def best_model_of(raw_model: GPT, best_weights: dict | None) -> GPT:
-    """A copy of the model holding the best weights seen so far (the current ones if none)."""
-    best = copy.deepcopy(raw_model)
-    if best_weights is not None:
-        best.load_state_dict(best_weights)
-    return best
+def plain_model(raw_model: GPT, weights: dict[str, torch.Tensor]) -> GPT:
+    """An ordinary GPT on the CPU holding `weights`: checkpoints have one format whatever the strategy."""
+    with torch.random.fork_rng(devices=[]):  # its random init must not move the training RNG
+        model = GPT(raw_model.cfg, raw_model.vocab_size)
+    model.load_state_dict(weights)
+    return model
 
 
 def write_metrics(progress: Progress, tp: TrainParams, tokens_per_step: int, wall: float, raw_model: GPT) -> None:

@@ -85,6 +85,11 @@ def test_unknown_literal_lists_the_choices():
     assert "clean.pii.action" in nested and "replace" in nested and "drop" in nested
 
 
+def test_unknown_train_strategy_is_refused():
+    message = error_of("train", {"nproc": 2, "strategy": "zero3"})
+    assert "train.strategy='zero3' is not one of: ddp, fsdp" in message
+
+
 def test_missing_keys_take_the_defaults():
     model = parse_section("model", {"n_layer": 2, "n_embd": 96})
     expected = dataclasses.replace(ModelParams(), n_layer=2, n_embd=96)

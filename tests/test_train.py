@@ -1,4 +1,4 @@
-"""The train stage as a user runs it: resume after interruption, refusal of foreign state, divergence, DDP."""
+"""The train stage as a user runs it: resume after interruption, refusal of foreign state, divergence, DDP, FSDP."""
 from __future__ import annotations
 
 import json
@@ -14,6 +14,8 @@ import pytest
 import torch
 import yaml
 
+from stages.lib.checkpoint import load_checkpoint
+from stages.lib.model import GPT
 from stages.lib.params import SECTIONS
 from stages.lib.shards import ShardWriter
 
@@ -143,10 +145,11 @@ def test_too_small_data_for_block_size(project):
     assert "model.block_size" in log and "Traceback" not in log
 
 
-def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path):
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, strategy):
     """nproc=2 relaunches under torchrun (gloo); ranks read disjoint halves of the same global batch."""
-    single, ddp = tmp_path / "single", tmp_path / "ddp"
-    for project, train in ((single, {"batch_size": 8}), (ddp, {"batch_size": 4, "nproc": 2})):
+    single, ddp = tmp_path / "single", tmp_path / strategy
+    for project, train in ((single, {"batch_size": 8}), (ddp, {"batch_size": 4, "nproc": 2, "strategy": strategy})):
         write_shards(project / "data/shards")
         write_params(project, max_steps=8, eval_interval=4, **train)
         params = yaml.safe_load((project / "params.yaml").read_text())
@@ -158,6 +161,23 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
     for name, tensor in a["model"].items():
         assert torch.allclose(tensor, b["model"][name], atol=1e-5), name
     assert len((ddp / "dvclive/train/plots/metrics/val_loss.tsv").read_text().splitlines()) == 4  # rank 0 only
+    # The checkpoint is the ordinary, whole-model format whatever the strategy.
+    model, meta = load_checkpoint(ddp / "artifacts/checkpoints/model.pt")
+    assert type(model) is GPT and meta["step"] == b["step"]
+
+
+def test_fsdp_run_interrupted_and_resumed_matches_an_uninterrupted_one(tmp_path):
+    """The resume state holds whole (gathered) model and optimizer states; each rank reloads its shard."""
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    for project in (straight, resumed):
+        write_shards(project / "data/shards")
+        write_params(project, max_steps=30, nproc=2, strategy="fsdp")
+    run_train(straight)
+    log = interrupt_when_state_saved(resumed, signal.SIGTERM)  # the relauncher passes it on to every rank
+    assert "interrupted after step" in log
+    log = run_train(resumed)
+    assert "resuming from step" in log
+    assert_same_run(checkpoint_weights(resumed), checkpoint_weights(straight))
 
 
 def test_same_params_and_data_give_the_same_checkpoint_bytes(project):

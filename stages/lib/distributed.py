@@ -4,16 +4,37 @@
 module under `torch.distributed.run` with that many processes on this machine.
 For several machines, start torchrun yourself on each (README); the code
 only reads the RANK / LOCAL_RANK / WORLD_SIZE variables torchrun sets.
+
+Two strategies (`train.strategy`): DDP keeps a whole model and optimizer on
+every rank and all-reduces gradients; FSDP (FSDP2, `fully_shard`) keeps a
+shard of each on every rank and gathers parameters block by block as the
+forward and backward passes need them. Under FSDP the parameters are DTensor
+shards, so reading or loading the whole state is a collective every rank
+calls (`full_model_state`, `full_optimizer_state`, `load_full_state`); rank 0
+gets the gathered tensors and writes the files.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                     get_optimizer_state_dict, set_model_state_dict,
+                                                     set_optimizer_state_dict)
+from torch.distributed.fsdp import fully_shard
+
+# Whole (unsharded) states: gathered onto rank 0's CPU when read; sliced by each rank from the full state
+# when loaded (every rank has read the resume file).
+GATHER = StateDictOptions(full_state_dict=True, cpu_offload=True)
+SCATTER = StateDictOptions(full_state_dict=True)
 
 
 @dataclass
@@ -21,6 +42,7 @@ class DistInfo:
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
+    strategy: str = "ddp"  # train.strategy: "ddp" or "fsdp"
 
     @property
     def is_main(self) -> bool:
@@ -30,25 +52,111 @@ class DistInfo:
     def enabled(self) -> bool:
         return self.world_size > 1
 
+    @property
+    def sharded(self) -> bool:
+        """FSDP: parameters, gradients and optimizer state are split across the ranks."""
+        return self.enabled and self.strategy == "fsdp"
+
 
 def under_torchrun() -> bool:
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
 def relaunch_with_torchrun(nproc: int, module: str) -> None:
-    """Run `python -m module` under torchrun with nproc processes and exit with its status."""
+    """Run `python -m module` under torchrun with nproc processes and exit with its status.
+
+    A SIGTERM sent to this process goes on to torchrun, which passes it to every rank, so they save their
+    resume state; Ctrl-C reaches torchrun from the terminal directly. Dying here instead would leave
+    torchrun and the ranks running.
+    """
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", module]
-    sys.exit(subprocess.call(cmd))
+    proc = subprocess.Popen(cmd)
+    signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(proc.wait())
 
 
-def init_distributed(device_type: str) -> DistInfo:
+def init_distributed(device_type: str, strategy: str) -> DistInfo:
     if not under_torchrun():
-        return DistInfo()
-    info = DistInfo(int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"]), int(os.environ["WORLD_SIZE"]))
+        return DistInfo(strategy=strategy)
+    info = DistInfo(int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"]), int(os.environ["WORLD_SIZE"]), strategy)
     if device_type == "cuda":
         torch.cuda.set_device(info.local_rank)
     dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
     return info
+
+
+def shard(model: torch.nn.Module, info: DistInfo) -> None:
+    """FSDP: shard each transformer block, then the rest (embeddings, final norm, head), in place.
+
+    The parameters become DTensor shards, so the optimizer must be built after this. A no-op unless
+    info.sharded.
+    """
+    if not info.sharded:
+        return
+    # The logits are a slice of the padded vocabulary (a view); nothing writes to them in place.
+    warnings.filterwarnings("ignore", message="FSDP2-wrapped module .* returned a view tensor")
+    for block in model.blocks:
+        fully_shard(block)
+    fully_shard(model)
+
+
+def wrap_ddp(model: torch.nn.Module, info: DistInfo, device: torch.device) -> torch.nn.Module:
+    """The model the training step calls: under DDP the (compiled) model wrapped; otherwise model itself."""
+    if not info.enabled or info.sharded:
+        return model
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[info.local_rank] if device.type == "cuda" else None)
+
+
+@contextlib.contextmanager
+def gradient_sync(model: torch.nn.Module, info: DistInfo, sync: bool) -> Iterator[None]:
+    """Forward and backward with (sync) or without cross-rank gradient reduction.
+
+    Gradient accumulation reduces only on the last micro-batch; the others just accumulate locally.
+    """
+    if sync or not info.enabled:
+        yield
+    elif info.sharded:  # (a compiled model passes the call on to the FSDP module it wraps)
+        model.set_requires_gradient_sync(False)
+        try:
+            yield
+        finally:
+            model.set_requires_gradient_sync(True)
+    else:
+        with model.no_sync():
+            yield
+
+
+def full_model_state(model: torch.nn.Module, info: DistInfo) -> dict[str, torch.Tensor]:
+    """The whole model's weights as CPU copies, safe to keep while training goes on.
+
+    Under FSDP a collective every rank must call: rank 0 gets the gathered weights, the others {}.
+    """
+    if info.sharded:
+        return get_model_state_dict(model, options=GATHER)
+    return {name: t.detach().to("cpu", copy=True) for name, t in model.state_dict().items()}
+
+
+def full_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, info: DistInfo) -> dict:
+    """The optimizer's whole state, to be saved right away (without FSDP it references the live tensors).
+
+    Under FSDP a collective every rank must call: rank 0 gets it (keyed by parameter name), the others {}.
+    """
+    if info.sharded:
+        return get_optimizer_state_dict(model, optimizer, options=GATHER)
+    return optimizer.state_dict()
+
+
+def load_full_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, model_state: dict,
+                    optimizer_state: dict, info: DistInfo) -> None:
+    """Load whole states (as full_*_state returned them); under FSDP each rank keeps its own shard."""
+    if info.sharded:
+        set_model_state_dict(model, model_state, options=SCATTER)
+        set_optimizer_state_dict(model, optimizer, optimizer_state, options=SCATTER)
+    else:
+        model.load_state_dict(model_state)
+        optimizer.load_state_dict(optimizer_state)
 
 
 def all_reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
@@ -56,6 +164,24 @@ def all_reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
         dist.all_reduce(value, op=dist.ReduceOp.SUM)
         value /= info.world_size
     return value
+
+
+def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
+    """True on every rank when it is true on any: ranks that must act together agree first."""
+    if not info.enabled:
+        return flag
+    value = torch.tensor(int(flag), device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def from_rank0(value: float, info: DistInfo, device: torch.device) -> float:
+    """Rank 0's value on every rank, so that decisions taken on it are the same everywhere."""
+    if not info.enabled:
+        return value
+    tensor = torch.tensor(value, dtype=torch.float64, device=device)
+    dist.broadcast(tensor, src=0)
+    return tensor.item()
 
 
 def shutdown(info: DistInfo) -> None:

@@ -245,7 +245,10 @@ class TrainParams:
     compile: bool = True  # torch.compile: about 3x faster on this CPU; eager where no compiler is found
     deterministic: bool = True  # torch.use_deterministic_algorithms: same params and data, same weights
     grad_checkpointing: bool = False
-    nproc: int = 1  # > 1: torchrun with this many processes (DDP)
+    nproc: int = 1  # > 1: torchrun with this many processes
+    # With nproc > 1: ddp keeps the whole model on every process; fsdp shards parameters, gradients and
+    # optimizer state across them (for models that do not fit one GPU with their optimizer state).
+    strategy: Literal["ddp", "fsdp"] = "ddp"
     seed: int = 1337
 
     def validate(self, s: str) -> None:
