@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -32,7 +31,8 @@ from stages.lib.checkpoint import save_checkpoint
 from stages.lib.errors import UserError, run_stage
 from stages.lib.model import GPT
 from stages.lib.params import ModelParams, TrainParams, load_params
-from stages.lib.runtime import autocast, resolve_device, resolve_precision, seed_everything
+from stages.lib.runtime import (autocast, make_deterministic, resolve_device, resolve_precision, reuse_freed_memory,
+                                seed_everything)
 from stages.lib.schedule import lr_at
 
 PARAM_SECTIONS = ["model", "train"]
@@ -173,9 +173,10 @@ def main() -> None:
         device = torch.device("cuda", dist_info.local_rank)
     dtype = resolve_precision(tp.precision, device)
     seed_everything(tp.seed)
-    if tp.deterministic:  # compiled CPU kernels otherwise differ from run to run in the last bits
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it for determinism
-        torch.use_deterministic_algorithms(True, warn_only=True)
+    if tp.deterministic:
+        make_deterministic()
+    if device.type == "cpu":
+        reuse_freed_memory()
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

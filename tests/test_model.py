@@ -8,7 +8,7 @@ import torch
 
 from stages.lib.checkpoint import check_tokenizer, load_checkpoint, save_checkpoint
 from stages.lib.errors import UserError
-from stages.lib.model import GPT, padded_vocab
+from stages.lib.model import GPT, causal_attention, cross_entropy, padded_vocab
 from stages.lib.params import ModelParams
 
 VOCAB = 100
@@ -33,6 +33,53 @@ def test_shapes_and_padded_vocab():
     _, per_token = model(x, x, reduction="none")
     assert per_token.shape == (32,)
     assert torch.allclose(per_token.mean(), loss, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_matches_torch_in_value_and_gradient(dtype, reduction):
+    # Our loss precomputes its gradient in the forward; it must still be F.cross_entropy.
+    gen = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(64, VOCAB, generator=gen)).to(dtype)
+    targets = torch.randint(0, VOCAB, (64,), generator=gen)
+    upstream = torch.rand(64, generator=gen) if reduction == "none" else torch.tensor(0.7)
+
+    ours_in = logits.clone().requires_grad_()
+    ours = cross_entropy(ours_in, targets, reduction)
+    (ours * upstream).sum().backward()
+    ref_in = logits.clone().requires_grad_()
+    ref = torch.nn.functional.cross_entropy(ref_in.float(), targets, reduction=reduction)
+    (ref * upstream).sum().backward()
+
+    assert ours.dtype == torch.float32
+    assert torch.allclose(ours, ref, rtol=1e-5, atol=1e-5)
+    assert ours_in.grad.dtype == dtype
+    ref_grad = ref_in.grad.float()
+    scale = 1e-6 if dtype == torch.float32 else 1e-2  # the saved gradient is in the logits' dtype
+    assert torch.allclose(ours_in.grad.float(), ref_grad, rtol=scale, atol=scale * ref_grad.abs().max().item())
+    # Without autograd (evaluation) the same values come from the plain path.
+    with torch.no_grad():
+        assert torch.allclose(cross_entropy(logits, targets, reduction), ours.detach(), rtol=1e-5, atol=1e-5)
+
+
+def test_cpu_training_attention_matches_sdpa_in_value_and_gradient():
+    # On the CPU, training takes the matmul + softmax path; it must be the same causal attention.
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 16, 8, generator=gen) for _ in range(3))  # [B, H, T, D]
+    upstream = torch.randn(2, 3, 16, 8, generator=gen)
+
+    ours_inputs = [t.clone().requires_grad_() for t in (q, k, v)]
+    ours = causal_attention(*ours_inputs, dropout=0.0)
+    (ours * upstream).sum().backward()
+    ref_inputs = [t.clone().requires_grad_() for t in (q, k, v)]
+    ref = torch.nn.functional.scaled_dot_product_attention(*ref_inputs, is_causal=True)
+    (ref * upstream).sum().backward()
+
+    assert torch.allclose(ours, ref, atol=1e-5)
+    for mine, theirs in zip(ours_inputs, ref_inputs):
+        assert torch.allclose(mine.grad, theirs.grad, atol=1e-5)
+    with torch.no_grad():  # evaluation takes SDPA itself
+        assert torch.allclose(causal_attention(q, k, v, dropout=0.0), ref, atol=1e-5)
 
 
 def test_initial_loss_is_near_uniform():
