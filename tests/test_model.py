@@ -80,6 +80,10 @@ def test_cpu_training_attention_matches_sdpa_in_value_and_gradient():
         assert torch.allclose(mine.grad, theirs.grad, atol=1e-5)
     with torch.no_grad():  # evaluation takes SDPA itself
         assert torch.allclose(causal_attention(q, k, v, dropout=0.0), ref, atol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the mask follows the autocast dtype
+        mixed = causal_attention(*ours_inputs, dropout=0.0)
+    assert mixed.dtype == torch.bfloat16
+    assert torch.allclose(mixed.float(), ref, atol=3e-2)
 
 
 def test_initial_loss_is_near_uniform():
