@@ -185,5 +185,8 @@ def from_rank0(value: float, info: DistInfo, device: torch.device) -> float:
 
 
 def shutdown(info: DistInfo) -> None:
+    """Leave together: destroying the group while another rank is still busy can hang (pytorch#75097;
+    seen once here, rank 0 writing its metrics while rank 1 had already left)."""
     if info.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
