@@ -25,14 +25,14 @@ def padded_vocab(vocab_size: int) -> int:
 
 
 class CrossEntropy(torch.autograd.Function):
-    """Cross-entropy whose forward also computes the gradient, so backward is one multiply.
+    """Cross-entropy whose gradient is written as one elementwise expression: softmax - one_hot.
 
     logits [N, V] (any float dtype), targets [N] -> per-token losses [N] in fp32.
-    Why not F.cross_entropy: compiled for the CPU, its backward re-reads the logits,
-    rebuilds the softmax and sums a one-hot over the whole vocabulary for every row,
-    about a tenth of a training step at the default shape. Here the row already in cache
-    in the forward gives both the loss and d loss / d logits = softmax - one_hot,
-    stored in the logits' dtype, which is what the lm_head backward matmul reads anyway.
+    Why not F.cross_entropy: compiled for the CPU, its backward sums a one-hot over the
+    whole vocabulary for every row, about a tenth of a training step at the default shape.
+    Here the gradient is kept in the logits' dtype, which the lm_head backward matmul reads
+    anyway (under torch.compile the partitioner may instead recompute it in the backward from
+    the logits and the logsumexp: one fused pass either way).
     """
 
     @staticmethod
