@@ -211,8 +211,8 @@ def main() -> None:
               f"({tp.max_steps * tokens_per_step / max(train_data.n_tokens, 1):.2f} epochs)")
         if progress.step > 0:  # a saved state always has best weights: step 0 is evaluated before any save
             print(f"train: resuming from step {progress.step} ({resume.STATE_FILE})")
-            save_checkpoint(CHECKPOINT, plain_model(raw_model, best_weights), meta["tokenizer_fingerprint"],
-                            progress.best_step, progress.best_val)
+            save_checkpoint(CHECKPOINT, raw_model, meta["tokenizer_fingerprint"], progress.best_step,
+                            progress.best_val, weights=best_weights)
         live = open_live(progress.history)
 
     def save_resume_state() -> None:
@@ -255,8 +255,8 @@ def main() -> None:
                     progress.best_val, progress.best_step = val_loss, step
                     best_weights = distributed.full_model_state(raw_model, dist_info)  # FSDP: all ranks gather
                     if main_rank:
-                        save_checkpoint(CHECKPOINT, plain_model(raw_model, best_weights), meta["tokenizer_fingerprint"],
-                                        step, val_loss)
+                        save_checkpoint(CHECKPOINT, raw_model, meta["tokenizer_fingerprint"], step, val_loss,
+                                        weights=best_weights)
 
             progress.step = step + 1
             if distributed.any_rank(stop.received is not None, dist_info, device):  # all ranks stop together
@@ -272,14 +272,6 @@ def main() -> None:
         write_metrics(progress, tp, tokens_per_step, time.perf_counter() - start, raw_model)
         resume.clear_state()
     distributed.shutdown(dist_info)
-
-
-def plain_model(raw_model: GPT, weights: dict[str, torch.Tensor]) -> GPT:
-    """An ordinary GPT on the CPU holding `weights`: checkpoints have one format whatever the strategy."""
-    with torch.random.fork_rng(devices=[]):  # its random init must not move the training RNG
-        model = GPT(raw_model.cfg, raw_model.vocab_size)
-    model.load_state_dict(weights)
-    return model
 
 
 def write_metrics(progress: Progress, tp: TrainParams, tokens_per_step: int, wall: float, raw_model: GPT) -> None:

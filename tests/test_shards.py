@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,21 +141,23 @@ def test_file_shorter_than_the_header(tmp_path):
         read_header(path)
 
 
-def test_wrong_magic(tmp_path):
-    write(tmp_path, [(np.arange(1, 11), np.array([10]))], vocab=100, shard_tokens=100)
-    path = shard_paths(tmp_path, "train")[0]
+def shard_with_header_bytes(directory: Path, offset: int, replacement: bytes) -> Path:
+    """A one-shard split whose header has `replacement` written at `offset`."""
+    write(directory, [(np.arange(1, 11), np.array([10]))], vocab=100, shard_tokens=100)
+    path = shard_paths(directory, "train")[0]
     raw = bytearray(path.read_bytes())
-    raw[:8] = b"NOTSHARD"
+    raw[offset:offset + len(replacement)] = replacement
     path.write_bytes(bytes(raw))
+    return path
+
+
+def test_wrong_magic(tmp_path):
+    path = shard_with_header_bytes(tmp_path, 0, b"NOTSHARD")
     with pytest.raises(UserError, match=path.name):
         open_tokens(path)
 
 
 def test_wrong_version(tmp_path):
-    write(tmp_path, [(np.arange(1, 11), np.array([10]))], vocab=100, shard_tokens=100)
-    path = shard_paths(tmp_path, "train")[0]
-    raw = bytearray(path.read_bytes())
-    raw[8:12] = struct.pack("<I", VERSION + 1)
-    path.write_bytes(bytes(raw))
+    path = shard_with_header_bytes(tmp_path, 8, struct.pack("<I", VERSION + 1))
     with pytest.raises(UserError, match=path.name):
         read_header(path)

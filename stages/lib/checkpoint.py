@@ -19,10 +19,12 @@ from stages.lib.params import ModelParams
 FORMAT_VERSION = 1
 
 
-def save_checkpoint(path: str | Path, model: GPT, tokenizer_fingerprint: str, step: int, val_loss: float) -> None:
+def save_checkpoint(path: str | Path, model: GPT, tokenizer_fingerprint: str, step: int, val_loss: float,
+                    weights: dict[str, torch.Tensor] | None = None) -> None:
+    """Save `weights` (default: the model's own) with the model's config: one format for any strategy."""
     state = {
         "format_version": FORMAT_VERSION,
-        "model": model.state_dict(),
+        "model": model.state_dict() if weights is None else weights,
         "model_config": dataclasses.asdict(model.cfg),
         "vocab_size": model.vocab_size,
         "tokenizer_fingerprint": tokenizer_fingerprint,

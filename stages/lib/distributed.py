@@ -135,7 +135,12 @@ def full_model_state(model: torch.nn.Module, info: DistInfo) -> dict[str, torch.
     """
     if info.sharded:
         return get_model_state_dict(model, options=GATHER)
-    return {name: t.detach().to("cpu", copy=True) for name, t in model.state_dict().items()}
+    state = model.state_dict()
+    copies: dict[int, torch.Tensor] = {}  # tied weights (embedding and head) stay one tensor, saved once
+    for tensor in state.values():
+        if tensor.data_ptr() not in copies:
+            copies[tensor.data_ptr()] = tensor.detach().to("cpu", copy=True)
+    return {name: copies[tensor.data_ptr()] for name, tensor in state.items()}
 
 
 def full_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, info: DistInfo) -> dict:
