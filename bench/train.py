@@ -7,6 +7,7 @@ means the same on any machine. The baseline is a plain nanoGPT-style loop
 
     python bench/train.py                       # the issue's CPU shape, ours vs the fp32 baseline
     python bench/train.py --preset gpt2-125m --steps 50 --device cuda
+    python bench/train.py --matmul-share --no-baseline   # where the CPU step's time goes
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import argparse
 import dataclasses
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -54,8 +56,9 @@ def matmul_peak(dtype: torch.dtype, device: torch.device) -> float:
     return best
 
 
-def tokens_per_second(cfg: ModelParams, vocab: int, batch: int, steps: int, device: torch.device,
-                      dtype: torch.dtype, compile_model: bool) -> tuple[float, int]:
+def make_step(cfg: ModelParams, vocab: int, batch: int, device: torch.device, dtype: torch.dtype,
+              compile_model: bool) -> tuple[Callable[[], None], GPT]:
+    """One training step on a fixed random batch: forward, backward, clipping, AdamW."""
     torch.manual_seed(0)
     model = GPT(cfg, vocab).to(device)
     optimizer = model.optimizer(3e-4, 0.1, (0.9, 0.95), device)
@@ -74,11 +77,38 @@ def tokens_per_second(cfg: ModelParams, vocab: int, batch: int, steps: int, devi
     for _ in range(3):  # compilation and warm-up
         step()
     sync(device)
+    return step, model
+
+
+def tokens_per_second(step: Callable[[], None], tokens_per_step: int, steps: int, device: torch.device) -> float:
     start = time.perf_counter()
     for _ in range(steps):
         step()
     sync(device)
-    return batch * cfg.block_size * steps / (time.perf_counter() - start), model.flops_per_token()
+    return tokens_per_step * steps / (time.perf_counter() - start)
+
+
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_scaled_dot_product_flash_attention",
+              "aten::_scaled_dot_product_flash_attention_for_cpu",
+              "aten::_scaled_dot_product_flash_attention_for_cpu_backward",
+              "aten::_scaled_dot_product_flash_attention_backward")
+
+
+def matmul_share(step: Callable[[], None], device: torch.device, steps: int = 3) -> float:
+    """Fraction of a step's CPU time spent inside matmul (and attention) kernels, from torch.profiler.
+
+    All the counted model FLOPs are matmul FLOPs, so achieved FLOP/s / this fraction is the rate
+    the matmuls themselves ran at: the MFU the step would reach if everything else took no time.
+    """
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+        sync(device)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    matmul = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS)
+    return matmul / total
 
 
 def main() -> None:
@@ -91,6 +121,8 @@ def main() -> None:
     parser.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default="bf16")
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--matmul-share", action="store_true",
+                        help="CPU only: profile a few steps and print the share of time spent in matmuls")
     args = parser.parse_args()
 
     make_deterministic()  # as the train stage does by default
@@ -103,18 +135,27 @@ def main() -> None:
           f"{PRESETS[args.preset]}, batch {args.batch}, vocab {args.vocab}")
 
     peak = matmul_peak(dtype, device)
-    tps, flops = tokens_per_second(cfg, args.vocab, args.batch, args.steps, device, dtype, not args.no_compile)
+    step, model = make_step(cfg, args.vocab, args.batch, device, dtype, not args.no_compile)
+    tokens_per_step = args.batch * cfg.block_size
+    tps, flops = tokens_per_second(step, tokens_per_step, args.steps, device), model.flops_per_token()
     achieved = tps * flops
     print(f"ours      {args.precision} compile={not args.no_compile}: {tps:,.0f} tokens/s, "
           f"{flops / 1e6:.1f} MFLOP/token, {achieved / 1e12:.3f} TFLOP/s; "
           f"{args.precision} matmul peak {peak / 1e12:.3f} TFLOP/s; MFU {achieved / peak:.1%}")
+    if args.matmul_share and device.type == "cpu":
+        share = matmul_share(step, device)
+        print(f"matmuls   {share:.0%} of step time, running at {achieved / share / 1e12:.3f} TFLOP/s: "
+              f"MFU {achieved / share / peak:.1%} if nothing else took time")
+    del step, model
 
     if not args.no_baseline:
         base_cfg = dataclasses.replace(cfg, position="learned", norm="layernorm", mlp="gelu", qk_norm=False,
                                        bias=True)
         fp32_peak = matmul_peak(torch.float32, device)
-        base_tps, base_flops = tokens_per_second(base_cfg, args.vocab, args.batch, args.steps, device,
-                                                 torch.float32, compile_model=False)
+        base_step, base_model = make_step(base_cfg, args.vocab, args.batch, device, torch.float32,
+                                          compile_model=False)
+        base_tps = tokens_per_second(base_step, tokens_per_step, args.steps, device)
+        base_flops = base_model.flops_per_token()
         print(f"baseline  fp32 eager nanoGPT-style: {base_tps:,.0f} tokens/s, "
               f"{base_tps * base_flops / 1e12:.3f} TFLOP/s; fp32 matmul peak {fp32_peak / 1e12:.3f} TFLOP/s; "
               f"MFU {base_tps * base_flops / fp32_peak:.1%}")
