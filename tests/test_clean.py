@@ -26,8 +26,8 @@ def test_nfc_composes_accents():
 
 
 def test_strip_invisible_keeps_newlines_tabs_and_joiners():
-    text = "a\u200bb\ufeffc\u00add\x07e\x00f\tg\nh\u200di\u200cj\x85k"
-    assert textnorm.strip_invisible(text) == "abcdef\tg\nh\u200di\u200cjk"
+    text = "a\u200bb\ufeffc\u00add\x07e\x00f\tg\nh\u200di\u200cj\x85k\uffffl\ufffem"
+    assert textnorm.strip_invisible(text) == "abcdef\tg\nh\u200di\u200cjklm"
 
 
 def test_tidy_whitespace():

@@ -166,15 +166,14 @@ def test_literal_special_token_text_is_ordinary_text(kind, tmp_path, sample_text
     assert int(tok.token_bytes()[ids].sum()) == len(text.encode("utf-8"))
 
 
-_SP_META_SPACE_BUG = pytest.mark.xfail(strict=True, reason=(
-    "Known limitation: SentencePiece escapes spaces as U+2581 '▁', so a literal '▁' in the text decodes as a space and "
-    "token_bytes counts it as 1 byte instead of 3"))
-
-
-@pytest.mark.parametrize("kind", [k if k == "bpe" else pytest.param(k, marks=_SP_META_SPACE_BUG) for k in KINDS])
-def test_literal_meta_space_round_trips(kind, tmp_path, sample_text):
-    tok = train([sample_text], tmp_path / "tok", kind)
-    text = "SentencePiece writes a space as \u2581 internally"
+@pytest.mark.parametrize("in_training_text", [False, True], ids=["unseen", "learned"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_literal_meta_space_round_trips(kind, in_training_text, tmp_path, sample_text):
+    """SentencePiece writes spaces as U+2581 internally: a literal one must still come back as itself, and count
+    its 3 bytes, whether training never saw it (byte fallback) or saw it often enough to learn it."""
+    corpus = [sample_text] + (["a\u2581b \u2581\u2581 c\u2581\n" * 300] if in_training_text else [])
+    tok = train(corpus, tmp_path / "tok", kind)
+    text = "SentencePiece writes a space as \u2581 internally, \u2581\u2581 twice"
     ids = tok.encode(text)
     assert tok.decode(ids) == text
     assert int(tok.token_bytes()[ids].sum()) == len(text.encode("utf-8"))

@@ -10,9 +10,10 @@ import unicodedata
 
 # C0/C1 controls except \t \n \r (CR is tidied into LF below), plus invisible
 # characters that only break tokenization: zero-width space, word joiner,
-# byte-order mark, soft hyphen. ZWJ/ZWNJ (U+200C/D) stay: Persian, Indic
-# scripts and emoji sequences need them.
-_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2060\ufeff\u00ad]")
+# byte-order mark, soft hyphen, and the noncharacters U+FFFE/U+FFFF (never
+# meant for interchange; the SentencePiece adapter uses U+FFFF internally).
+# ZWJ/ZWNJ (U+200C/D) stay: Persian, Indic scripts and emoji sequences need them.
+_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2060\ufeff\u00ad\ufffe\uffff]")
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 

@@ -25,6 +25,16 @@ HF_FILE = "tokenizer.json"
 SP_PREFIX = "spm"
 SP_MAX_SENTENCE_BYTES = 1 << 16
 SP_TRAIN_THREADS = 4
+# SentencePiece writes every space as U+2581 before it segments, so a literal U+2581 in the text would come
+# back as a space. It is swapped for a stand-in on the way in (training and encoding) and back on the way out.
+# The stand-in, the noncharacter U+FFFF ("not for interchange", and stripped by the clean stage), is 3 bytes
+# in UTF-8 like U+2581, so token_bytes counts it exactly whether it becomes a piece or byte-fallback tokens.
+SP_META_SPACE = "\u2581"
+SP_STAND_IN = "\uffff"
+
+
+def _escape_meta_space(text: str) -> str:
+    return text.replace(SP_META_SPACE, SP_STAND_IN) if SP_META_SPACE in text else text
 
 
 class Tokenizer:
@@ -131,10 +141,10 @@ class SentencePieceTokenizer(Tokenizer):
         self.threads = os.cpu_count() or 1
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return self.sp.encode(texts, out_type=int, num_threads=self.threads)
+        return self.sp.encode([_escape_meta_space(t) for t in texts], out_type=int, num_threads=self.threads)
 
     def decode(self, ids: Iterable[int]) -> str:
-        return self.sp.decode([int(i) for i in ids])
+        return self.sp.decode([int(i) for i in ids]).replace(SP_STAND_IN, SP_META_SPACE)
 
     def token_bytes(self) -> np.ndarray:
         out = np.zeros(self.vocab_size, dtype=np.int64)
@@ -142,7 +152,7 @@ class SentencePieceTokenizer(Tokenizer):
             if self.sp.is_byte(i):
                 out[i] = 1
             elif not (self.sp.is_control(i) or self.sp.is_unknown(i)):
-                out[i] = len(self.sp.id_to_piece(i).replace("\u2581", " ").encode("utf-8"))
+                out[i] = len(self.sp.id_to_piece(i).replace(SP_META_SPACE, " ").encode("utf-8"))
         return out
 
     @staticmethod
@@ -152,7 +162,8 @@ class SentencePieceTokenizer(Tokenizer):
 
         spm.set_random_generator_seed(seed)
         # SentencePiece learns from lines; long lines are cut so none is silently skipped.
-        lines = (line[:SP_MAX_SENTENCE_BYTES // 4] for text in texts for line in text.split("\n") if line)
+        lines = (_escape_meta_space(line[:SP_MAX_SENTENCE_BYTES // 4]) for text in texts for line in text.split("\n")
+                 if line)
         # Trained into memory: with model_prefix the output path would be stored in the model, and the
         # fingerprint would change with the (temporary) folder it was trained in.
         model = io.BytesIO()
