@@ -32,8 +32,11 @@ PRESETS = {
 
 
 def sync(device: torch.device) -> None:
+    """Wait for queued device work: CUDA and MPS run asynchronously, so timings need it."""
     if device.type == "cuda":
         torch.cuda.synchronize()
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def matmul_peak(dtype: torch.dtype, device: torch.device) -> float:
@@ -125,8 +128,8 @@ def main() -> None:
                         help="CPU only: profile a few steps and print the share of time spent in matmuls")
     args = parser.parse_args()
 
-    make_deterministic()  # as the train stage does by default
     device = resolve_device(args.device, "--device")
+    make_deterministic(device)  # as the train stage does by default
     if device.type == "cpu":
         reuse_freed_memory()  # as the train stage does on the CPU
     dtype = DTYPES[args.precision]

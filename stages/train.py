@@ -31,8 +31,8 @@ from stages.lib.checkpoint import save_checkpoint
 from stages.lib.errors import UserError, run_stage
 from stages.lib.model import GPT
 from stages.lib.params import ModelParams, TrainParams, load_params
-from stages.lib.runtime import (autocast, make_deterministic, resolve_device, resolve_precision, reuse_freed_memory,
-                                seed_everything)
+from stages.lib.runtime import (autocast, device_rng_state, make_deterministic, resolve_device, resolve_precision,
+                                reuse_freed_memory, seed_everything, set_device_rng_state)
 from stages.lib.schedule import lr_at
 
 PARAM_SECTIONS = ["model", "train"]
@@ -117,7 +117,9 @@ def train_step(model, optimizer, scaler, data: TokenWindows, sampler: EpochSampl
     loss_sum = torch.zeros((), device=device)
     for micro in range(tp.grad_accum_steps):
         x, y = data.batch(sampler.indices(step, micro, tp.batch_size, tp.grad_accum_steps))  # [B, T] each
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        # Asynchronous copies are safe on CUDA only: on MPS one can read the batch after it is freed (pytorch#139550).
+        async_copy = device.type == "cuda"
+        x, y = x.to(device, non_blocking=async_copy), y.to(device, non_blocking=async_copy)
         # Several processes: only the last micro-batch reduces gradients across ranks.
         with distributed.gradient_sync(model, dist_info, sync=micro == tp.grad_accum_steps - 1):
             with autocast(device, dtype):
@@ -135,7 +137,7 @@ def train_step(model, optimizer, scaler, data: TokenWindows, sampler: EpochSampl
 
 
 def snapshot(raw_model, optimizer, scaler, progress: Progress, best_weights, key: str,
-             dist_info: distributed.DistInfo) -> dict:
+             dist_info: distributed.DistInfo, device: torch.device) -> dict:
     """Everything a resumed run needs; under FSDP every rank calls it (it gathers) and rank 0's is whole."""
     state = {
         "run_key": key,
@@ -143,20 +145,21 @@ def snapshot(raw_model, optimizer, scaler, progress: Progress, best_weights, key
         "optimizer": distributed.full_optimizer_state(raw_model, optimizer, dist_info),
         "scaler": scaler.state_dict(),
         "progress": dataclasses.asdict(progress),
+        # Every rank seeds alike and draws alike, so rank 0's generator states are every rank's.
         "cpu_rng": torch.get_rng_state(),
+        "device_rng": device_rng_state(device),
         "best_model": best_weights,
     }
-    if torch.cuda.is_available():
-        state["cuda_rng"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def restore(state: dict, raw_model, optimizer, scaler, dist_info: distributed.DistInfo) -> Progress:
+def restore(state: dict, raw_model, optimizer, scaler, dist_info: distributed.DistInfo,
+            device: torch.device) -> Progress:
     distributed.load_full_state(raw_model, optimizer, state["model"], state["optimizer"], dist_info)
     scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(state["cpu_rng"])
-    if "cuda_rng" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    if state.get("device_rng") is not None:
+        set_device_rng_state(state["device_rng"], device)  # each rank's own GPU
     return Progress(**state["progress"])
 
 
@@ -174,7 +177,7 @@ def main() -> None:
     dtype = resolve_precision(tp.precision, device)
     seed_everything(tp.seed)
     if tp.deterministic:
-        make_deterministic()
+        make_deterministic(device)
     if device.type == "cpu":
         reuse_freed_memory()
     if device.type == "cuda":
@@ -199,7 +202,7 @@ def main() -> None:
     state = resume.load_state(key)
     progress, best_weights = Progress(), None
     if state is not None:
-        progress, best_weights = restore(state, raw_model, optimizer, scaler, dist_info), state["best_model"]
+        progress, best_weights = restore(state, raw_model, optimizer, scaler, dist_info, device), state["best_model"]
     model = distributed.wrap_ddp(maybe_compile(raw_model, tp.compile, device), dist_info, device)
 
     main_rank = dist_info.is_main
@@ -216,7 +219,7 @@ def main() -> None:
         live = open_live(progress.history)
 
     def save_resume_state() -> None:
-        state = snapshot(raw_model, optimizer, scaler, progress, best_weights, key, dist_info)
+        state = snapshot(raw_model, optimizer, scaler, progress, best_weights, key, dist_info, device)
         if main_rank:
             resume.save_state(state)
 

@@ -35,7 +35,7 @@ def test_shapes_and_padded_vocab():
     assert torch.allclose(per_token.mean(), loss, atol=1e-6)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_cross_entropy_matches_torch_in_value_and_gradient(dtype, reduction):
     # Our loss precomputes its gradient in the forward; it must still be F.cross_entropy.
@@ -60,6 +60,15 @@ def test_cross_entropy_matches_torch_in_value_and_gradient(dtype, reduction):
     # Without autograd (evaluation) the same values come from the plain path.
     with torch.no_grad():
         assert torch.allclose(cross_entropy(logits, targets, reduction), ours.detach(), rtol=1e-5, atol=1e-5)
+
+
+def test_fp16_cross_entropy_gradient_survives_loss_scaling():
+    # Under fp16 the grad scaler multiplies the loss by 2**16; a probability of 2e-9 must not have been flushed
+    # to zero before that factor arrives (fp16's smallest subnormal is 6e-8).
+    logits = torch.tensor([[0.0, -20.0, 0.0, 0.0]], dtype=torch.float16, requires_grad=True)
+    (cross_entropy(logits, torch.tensor([0]), "sum") * 2.0 ** 16).backward()
+    expected = torch.softmax(logits.detach().double(), dim=-1)[0, 1].item() * 2.0 ** 16  # about 1.3e-4
+    assert logits.grad[0, 1].item() == pytest.approx(expected, rel=1e-2)
 
 
 def test_cpu_training_attention_matches_sdpa_in_value_and_gradient():

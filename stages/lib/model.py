@@ -30,7 +30,7 @@ class CrossEntropy(torch.autograd.Function):
     logits [N, V] (any float dtype), targets [N] -> per-token losses [N] in fp32.
     Why not F.cross_entropy: compiled for the CPU, its backward sums a one-hot over the
     whole vocabulary for every row, about a tenth of a training step at the default shape.
-    Here the gradient is kept in the logits' dtype, which the lm_head backward matmul reads
+    Here the gradient is kept in the logits' dtype (fp32 for fp16), which the lm_head backward matmul reads
     anyway (under torch.compile the partitioner may instead recompute it in the backward from
     the logits and the logsumexp: one fused pass either way).
     """
@@ -42,7 +42,10 @@ class CrossEntropy(torch.autograd.Function):
         losses = lse.squeeze(-1) - logits32.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [N]
         # int32 ids: twice the lanes of int64 in the vectorized comparison
         one_hot = torch.arange(logits.size(-1), dtype=torch.int32, device=logits.device) == targets.int().unsqueeze(-1)
-        ctx.save_for_backward(((logits32 - lse).exp() - one_hot.float()).to(logits.dtype))  # [N, V]
+        # fp16 is kept for the backward in fp32: the grad scaler's factor only arrives there, and unscaled
+        # probabilities below fp16's smallest subnormal (6e-8) would be flushed to zero.
+        saved_dtype = torch.float32 if logits.dtype == torch.float16 else logits.dtype
+        ctx.save_for_backward(((logits32 - lse).exp() - one_hot.float()).to(saved_dtype))  # [N, V]
         return losses
 
     @staticmethod

@@ -48,7 +48,9 @@ def cpu_has_fast_bf16() -> bool:
 def resolve_precision(name: str, device: torch.device, key: str = "train.precision") -> torch.dtype:
     if name == "auto":
         if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            # Without including_emulation=False, pre-Ampere GPUs (V100, T4) report bf16: they only emulate it,
+            # and flash attention does not run it.
+            return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
         if device.type == "cpu" and cpu_has_fast_bf16():
             return torch.bfloat16
         return torch.float32
@@ -65,15 +67,18 @@ def autocast(device: torch.device, dtype: torch.dtype):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def make_deterministic() -> None:
+def make_deterministic(device: torch.device) -> None:
     """Same inputs, same bits: compiled CPU kernels otherwise differ from run to run in the last bits.
 
+    On CUDA the setting is strict: with warn_only the flash-attention backward only warns and
+    stays non-deterministic. An op with no deterministic CUDA kernel then stops the run with
+    torch's error naming it (train.deterministic=false is the way round). Elsewhere it warns.
     Filling every new tensor with NaN (torch's default under deterministic algorithms) only
     guards against reading memory never written; it cost 6% of a training step here, and
     the same-checkpoint-bytes test checks the result without it.
     """
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it for determinism
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.use_deterministic_algorithms(True, warn_only=device.type != "cuda")
     torch.utils.deterministic.fill_uninitialized_memory = False
 
 
@@ -94,6 +99,22 @@ def reuse_freed_memory() -> None:
     m_trim_threshold, m_mmap_max = -1, -4  # from glibc's malloc.h
     libc.mallopt(m_mmap_max, 0)  # large blocks come from the heap too, so they can be reused
     libc.mallopt(m_trim_threshold, 1 << 30)  # and freed ones stay in the process
+
+
+def device_rng_state(device: torch.device) -> torch.Tensor | None:
+    """The random generator state of this process's accelerator (None on the CPU, whose state is separate)."""
+    if device.type == "cuda":
+        return torch.cuda.get_rng_state(device)
+    if device.type == "mps":
+        return torch.mps.get_rng_state()
+    return None
+
+
+def set_device_rng_state(state: torch.Tensor, device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state, device)
+    elif device.type == "mps":
+        torch.mps.set_rng_state(state)
 
 
 def seed_everything(seed: int) -> None:
