@@ -145,7 +145,9 @@ def main() -> None:
     print(f"ours      {args.precision} compile={not args.no_compile}: {tps:,.0f} tokens/s, "
           f"{flops / 1e6:.1f} MFLOP/token, {achieved / 1e12:.3f} TFLOP/s; "
           f"{args.precision} matmul peak {peak / 1e12:.3f} TFLOP/s; MFU {achieved / peak:.1%}")
-    if args.matmul_share and device.type == "cpu":
+    if args.matmul_share and device.type != "cpu":
+        print("matmuls   --matmul-share reads CPU time, so it measures CPU steps only")
+    elif args.matmul_share:
         share = matmul_share(step, device)
         print(f"matmuls   {share:.0%} of step time, running at {achieved / share / 1e12:.3f} TFLOP/s: "
               f"MFU {achieved / share / peak:.1%} if nothing else took time")
