@@ -203,7 +203,9 @@ def main() -> None:
     progress, best_weights = Progress(), None
     if state is not None:
         progress, best_weights = restore(state, raw_model, optimizer, scaler, dist_info, device), state["best_model"]
-    model = distributed.wrap_ddp(maybe_compile(raw_model, tp.compile, device), dist_info, device)
+    # Compiled around DDP, not inside it: dynamo then splits the graph at DDP's gradient buckets, so their
+    # all-reduces overlap the rest of the backward instead of all waiting for its end.
+    model = maybe_compile(distributed.wrap_ddp(raw_model, dist_info, device), tp.compile, device)
 
     main_rank = dist_info.is_main
     tokens_per_step = tp.batch_size * tp.grad_accum_steps * cfg.block_size * dist_info.world_size

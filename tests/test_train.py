@@ -145,13 +145,16 @@ def test_too_small_data_for_block_size(project):
     assert "model.block_size" in log and "Traceback" not in log
 
 
-@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, strategy):
-    """nproc=2 relaunches under torchrun (gloo); ranks read disjoint halves of the same global batch."""
+@pytest.mark.parametrize("strategy, compiled", [("ddp", False), ("fsdp", False), ("ddp", True)])
+def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, strategy, compiled):
+    """nproc=2 relaunches under torchrun (gloo); ranks read disjoint halves of the same global batch.
+    Compiled, DDP runs inside torch.compile, with gradient accumulation (no_sync on the first micro-batch)."""
     single, ddp = tmp_path / "single", tmp_path / strategy
-    for project, train in ((single, {"batch_size": 8}), (ddp, {"batch_size": 4, "nproc": 2, "strategy": strategy})):
+    accum = 2 if compiled else 1
+    for project, train in ((single, {"batch_size": 8 // accum}),
+                           (ddp, {"batch_size": 4 // accum, "nproc": 2, "strategy": strategy})):
         write_shards(project / "data/shards")
-        write_params(project, max_steps=8, eval_interval=4, **train)
+        write_params(project, max_steps=8, eval_interval=4, compile=compiled, grad_accum_steps=accum, **train)
         params = yaml.safe_load((project / "params.yaml").read_text())
         params["model"]["dropout"] = 0.0  # dropout masks differ per rank
         (project / "params.yaml").write_text(yaml.safe_dump(params))

@@ -102,7 +102,7 @@ def shard(model: torch.nn.Module, info: DistInfo) -> None:
 
 
 def wrap_ddp(model: torch.nn.Module, info: DistInfo, device: torch.device) -> torch.nn.Module:
-    """The model the training step calls: under DDP the (compiled) model wrapped; otherwise model itself."""
+    """Under DDP the model wrapped for gradient all-reduce (compiled afterwards); otherwise the model itself."""
     if not info.enabled or info.sharded:
         return model
     return torch.nn.parallel.DistributedDataParallel(
