@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.compute as pc
 from tqdm import tqdm
 
 from stages.lib.atomic import atomic_dir, write_json
-from stages.lib.documents import iter_batches, iter_tables
+from stages.lib.documents import iter_batches, iter_tables, text_bytes
 from stages.lib.errors import run_stage
 from stages.lib.params import TokenizerParams, load_params
 from stages.lib.sampling import sample_chunks
@@ -25,8 +24,7 @@ MEASURE_CHARS = 2_000_000  # text encoded to measure bytes per token
 
 
 def corpus_bytes(in_dir: Path) -> int:
-    """UTF-8 bytes of all texts, counted by Arrow: no Python string is made."""
-    return sum(int(pc.sum(pc.binary_length(table.column("text"))).as_py() or 0) for table in iter_tables(in_dir))
+    return sum(text_bytes(table) for table in iter_tables(in_dir))
 
 
 def documents(in_dir: Path):

@@ -192,7 +192,7 @@ def main() -> None:
     val_windows = evenly_spaced(val_data.n_windows, tp.eval_batches * tp.batch_size)
 
     # Model, optimizer, and the state of an interrupted identical run. FSDP shards the parameters in place,
-    # so it comes before the optimizer is built and before compilation; DDP wraps the compiled model.
+    # so it comes before the optimizer is built and before compilation.
     raw_model = GPT(cfg, meta["vocab_size"]).to(device)
     raw_model.grad_checkpointing = tp.grad_checkpointing
     distributed.shard(raw_model, dist_info)

@@ -59,10 +59,10 @@ class DocumentWriter:
     def write_table(self, table: pa.Table) -> None:
         """Append documents already in Arrow form (read from another document folder), in order."""
         self._flush()
-        text_bytes = int(pc.sum(pc.binary_length(table.column("text"))).as_py() or 0)
+        size = text_bytes(table)
         self.documents += table.num_rows
-        self.bytes += text_bytes
-        self._write(table.select(SCHEMA.names).cast(SCHEMA), text_bytes)
+        self.bytes += size
+        self._write(table.select(SCHEMA.names).cast(SCHEMA), size)
 
     def _flush(self) -> None:
         if not self._columns["id"]:
@@ -97,6 +97,11 @@ class DocumentWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def text_bytes(table: pa.Table) -> int:
+    """UTF-8 bytes of a table's texts, counted by Arrow: no Python string is made."""
+    return int(pc.sum(pc.binary_length(table.column("text"))).as_py() or 0)
 
 
 def part_files(in_dir: str | Path) -> list[Path]:
