@@ -195,7 +195,7 @@ def main() -> None:
     # so it comes before the optimizer is built and before compilation.
     raw_model = GPT(cfg, meta["vocab_size"]).to(device)
     raw_model.grad_checkpointing = tp.grad_checkpointing
-    distributed.shard(raw_model, dist_info)
+    distributed.shard(raw_model, dist_info, dtype)
     optimizer = raw_model.optimizer(tp.learning_rate, tp.weight_decay, (tp.beta1, tp.beta2), device)
     scaler = torch.amp.GradScaler(device.type, enabled=(dtype == torch.float16))
     key = resume.run_key({"model": dataclasses.asdict(cfg), "train": dataclasses.asdict(tp)}, meta)

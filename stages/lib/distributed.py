@@ -29,7 +29,7 @@ import torch.distributed as dist
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
                                                      get_optimizer_state_dict, set_model_state_dict,
                                                      set_optimizer_state_dict)
-from torch.distributed.fsdp import fully_shard
+from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
 # Whole (unsharded) states: gathered onto rank 0's CPU when read; sliced by each rank from the full state
 # when loaded (every rank has read the resume file).
@@ -86,18 +86,24 @@ def init_distributed(device_type: str, strategy: str) -> DistInfo:
     return info
 
 
-def shard(model: torch.nn.Module, info: DistInfo) -> None:
+def shard(model: torch.nn.Module, info: DistInfo, compute_dtype: torch.dtype) -> None:
     """FSDP: shard each transformer block, then the rest (embeddings, final norm, head), in place.
 
-    The parameters become DTensor shards, so the optimizer must be built after this. A no-op unless
-    info.sharded.
+    The parameters become DTensor shards, so the optimizer must be built after this. Under bf16 or fp16
+    the blocks' shards are gathered in that dtype (half the traffic of fp32; autocast would cast each
+    weight to it anyway) and their gradients averaged in fp32; shards and optimizer stay fp32. The
+    embedding is gathered in fp32 so the residual stream stays fp32, as in a run without FSDP.
+    A no-op unless info.sharded.
     """
     if not info.sharded:
         return
     # The logits are a slice of the padded vocabulary (a view); nothing writes to them in place.
     warnings.filterwarnings("ignore", message="FSDP2-wrapped module .* returned a view tensor")
+    low_precision = compute_dtype if compute_dtype != torch.float32 else None
+    block_policy = MixedPrecisionPolicy(param_dtype=low_precision, reduce_dtype=torch.float32,
+                                        cast_forward_inputs=False)  # the residual stream [B, T, C] stays fp32
     for block in model.blocks:
-        fully_shard(block)
+        fully_shard(block, mp_policy=block_policy)
     fully_shard(model)
 
 
