@@ -106,7 +106,7 @@ def deduplicate(results: Iterator[DocResult], params: CleanParams, report: Clean
             if result.content_hash in seen_hashes:
                 result.reason = "exact_duplicate"
             seen_hashes.add(result.content_hash)
-        if result.reason is None and near_index is not None:
+        if result.reason is None and near_index is not None and result.signature is not None:
             match = near_index.add_or_match(result.id, result.signature)
             if match is not None:
                 result.reason = "near_duplicate"

@@ -14,6 +14,8 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import itertools
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -51,18 +53,27 @@ def split_batches(params: PackParams) -> Iterator[dict[str, list[str]]]:
             if size >= BATCH_CHARS:
                 yield batch
                 batch, size = {split: [] for split in SPLITS}, 0
-    if size:
+    if any(batch.values()):  # (empty documents add no size but are documents all the same)
         yield batch
 
 
-def encode(tok: Tokenizer, texts: list[str], token_bytes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Flat token array with end-of-text after each document, the documents' lengths, their UTF-8 bytes."""
+@dataclass
+class Encoded:
+    """One batch of one split: a flat token array with end-of-text after each document, and counts."""
+    flat: np.ndarray  # [tokens] int64
+    lengths: np.ndarray  # [documents] tokens per document, end-of-text included
+    text_bytes: int  # UTF-8 bytes of the documents' text
+    unknown: int  # tokens standing for text the vocabulary cannot spell (lost from the shards)
+
+
+def encode(tok: Tokenizer, texts: list[str]) -> Encoded:
     ids = tok.encode_batch(texts) if texts else []
     for doc in ids:
         doc.append(tok.eot_id)
     lengths = np.fromiter((len(doc) for doc in ids), dtype=np.int64, count=len(ids))
     flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
-    return flat, lengths, int(token_bytes[flat].sum())  # tokens decode to exactly the text's bytes
+    unknown = int((flat == tok.unk_id).sum()) if tok.unk_id is not None else 0
+    return Encoded(flat, lengths, sum(len(text.encode("utf-8")) for text in texts), unknown)
 
 
 def encoded_batches(tok: Tokenizer, params: PackParams):
@@ -72,11 +83,10 @@ def encoded_batches(tok: Tokenizer, params: PackParams):
     two batches in flight the cores stay busy across batch boundaries, while
     the main thread reads documents and writes shards.
     """
-    token_bytes = tok.token_bytes()
     with concurrent.futures.ThreadPoolExecutor(max_workers=ENCODE_AHEAD) as pool:
         pending: collections.deque = collections.deque()
         for batch in split_batches(params):
-            pending.append(pool.submit(lambda b: {s: encode(tok, b[s], token_bytes) for s in SPLITS}, batch))
+            pending.append(pool.submit(lambda b: {s: encode(tok, b[s]) for s in SPLITS}, batch))
             if len(pending) > ENCODE_AHEAD:
                 yield pending.popleft().result()
         while pending:
@@ -86,16 +96,17 @@ def encoded_batches(tok: Tokenizer, params: PackParams):
 def main() -> None:
     params: PackParams = load_params(PARAM_SECTIONS)["pack"]
     tok = load_tokenizer(TOKENIZER_DIR)
-    split_bytes = dict.fromkeys(SPLITS, 0)
+    split_bytes, unknown = dict.fromkeys(SPLITS, 0), 0
 
     with atomic_dir(OUT_DIR) as out_dir:
         writers = {s: ShardWriter(out_dir, s, tok.vocab_size, params.shard_tokens) for s in SPLITS}
         progress = tqdm(desc="pack", unit="tok", unit_scale=True)
         for encoded in encoded_batches(tok, params):
-            for split, (flat, lengths, nbytes) in encoded.items():
-                writers[split].write_documents(flat, lengths)
-                split_bytes[split] += nbytes
-                progress.update(len(flat))
+            for split, batch in encoded.items():
+                writers[split].write_documents(batch.flat, batch.lengths)
+                split_bytes[split] += batch.text_bytes
+                unknown += batch.unknown
+                progress.update(len(batch.flat))
         progress.close()
         for writer in writers.values():
             writer.close()
@@ -119,6 +130,9 @@ def main() -> None:
         write_json(out_dir / "meta.json", meta)
 
     write_json(METRICS, {f"{s}_{k}": meta["splits"][s][k] for s in SPLITS for k in ("documents", "tokens", "bytes")})
+    if unknown:
+        print(f"warning: {unknown:,} tokens are <unk>, text the tokenizer cannot spell and the model never sees: "
+              f"set tokenizer.byte_fallback: true", file=sys.stderr)
     print(f"pack: {counts['train'][1]:,} train and {counts['val'][1]:,} val tokens "
           f"({counts['train'][0]} and {counts['val'][0]} documents)")
 

@@ -26,8 +26,14 @@ def test_nfc_composes_accents():
 
 
 def test_strip_invisible_keeps_newlines_tabs_and_joiners():
-    text = "a\u200bb\ufeffc\u00add\x07e\x00f\tg\nh\u200di\u200cj\x85k\uffffl\ufffem"
+    text = "a\u200bb\ufeffc\u00add\x07e\x00f\tg\nh\u200di\u200cjk\uffffl\ufffem\x84\x86"
     assert textnorm.strip_invisible(text) == "abcdef\tg\nh\u200di\u200cjklm"
+
+
+def test_strip_invisible_turns_line_ending_controls_into_newlines():
+    """Form feed (a page break), vertical tab and NEL separate words: deleting them would join the words."""
+    text = "end of page one.\x0cStart of page two\x85next line\x0bcolumn"
+    assert textnorm.strip_invisible(text) == "end of page one.\nStart of page two\nnext line\ncolumn"
 
 
 def test_tidy_whitespace():
@@ -36,6 +42,13 @@ def test_tidy_whitespace():
 
 def test_fix_mojibake():
     assert textnorm.fix_mojibake("cafÃ© â€” naÃ¯ve") == "café — naïve"
+
+
+def test_fix_mojibake_leaves_correct_text_alone():
+    """Curly quotes, ligatures, full-width letters, entities and decomposed accents are not mojibake."""
+    text = "\u201cHello\u201d, it\u2019s \ufb01ne \uff21\uff22\uff23 &amp; cafe\u0301\x07"
+    assert textnorm.fix_mojibake(text) == text
+    assert textnorm.fix_mojibake("it\u2019s cafÃ©") == "it\u2019s café"
 
 
 # --------------------------------------------------------------------------- DocumentCleaner
@@ -118,6 +131,14 @@ def test_clean_stage_removes_each_kind_of_problem(tmp_path, monkeypatch):
     for reason in ("exact_duplicate", "near_duplicate", "quality_alpha_words"):
         assert f"## {reason}" in report
     assert "similar to play1.txt" in report
+
+
+def test_documents_without_words_are_not_near_duplicates_of_each_other(tmp_path, monkeypatch):
+    """With the word filters off, distinct emoji-only or ASCII-art documents are all kept."""
+    art = ["\U0001f600\U0001f389\U0001f680 " * 10, "+--+--+\n|  |  |\n+--+--+\n" * 3, "*** --- *** ---\n" * 4]
+    metrics, docs = run_clean(tmp_path, monkeypatch, [Document(f"art{i}.txt", "art", t) for i, t in enumerate(art)],
+                              workers=1, quality={"filters": []}, line_dedupe={"enabled": False})
+    assert metrics["documents_out"] == 3 and len(docs) == 3
 
 
 def test_clean_output_does_not_depend_on_workers(tmp_path, monkeypatch):

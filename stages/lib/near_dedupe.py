@@ -32,7 +32,6 @@ import xxhash
 
 from stages.lib.quality import ALNUM, SPACE, char_classes
 
-EMPTY_SLOT = np.iinfo(np.uint32).max  # signature slot of a document without words
 _CHUNK = 8192  # shingles hashed at once (measured: long rows make the min-reduction efficient)
 _WORD_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier chaining word hashes into n-gram hashes
 
@@ -80,9 +79,15 @@ class MinHasher:
                 grams += hashes[k:k + count]
             return _mix64(grams) >> np.uint64(32)
 
-    def signature(self, text: str) -> np.ndarray:
-        """uint32 array [num_perm]: per hash function, the minimum over the document's shingles."""
+    def signature(self, text: str) -> np.ndarray | None:
+        """uint32 array [num_perm]: per hash function, the minimum over the document's shingles.
+
+        None for a text without words (emoji, ASCII art): with no shingles every such text would get the
+        same signature and look like a duplicate of the first.
+        """
         shingles = self.shingles(text)
+        if len(shingles) == 0:
+            return None
         lowest = np.full(self.num_perm, np.iinfo(np.uint64).max, np.uint64)
         block = np.empty((self.num_perm, min(_CHUNK, len(shingles))), np.uint64)
         a, b = self.a[:, None], self.b[:, None]

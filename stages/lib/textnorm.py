@@ -8,21 +8,30 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# C0/C1 controls except \t \n \r (CR is tidied into LF below), plus invisible
+# Controls that end a line (vertical tab, form feed, next line): a line break, so that the words on
+# either side stay apart.
+_LINE_BREAK_CONTROLS = re.compile("[\x0b\x0c\x85]")
+# The other C0/C1 controls except \t \n \r (CR is tidied into LF below), plus invisible
 # characters that only break tokenization: zero-width space, word joiner,
 # byte-order mark, soft hyphen, and the noncharacters U+FFFE/U+FFFF (never
 # meant for interchange; the SentencePiece adapter uses U+FFFF internally).
 # ZWJ/ZWNJ (U+200C/D) stay: Persian, Indic scripts and emoji sequences need them.
-_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2060\ufeff\u00ad\ufffe\uffff]")
+_INVISIBLE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u200b\u2060\ufeff\u00ad\ufffe\uffff]")
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
 def fix_mojibake(text: str) -> str:
-    """Repair text decoded with the wrong codec ('Ã©' -> 'é'). ftfy does this well; we don't hand-write it."""
+    """Repair text decoded with the wrong codec ('Ã©' -> 'é'). ftfy does this well; we don't hand-write it.
+
+    Only the encoding repairs: ftfy's other default fixes (straight quotes, ligatures, full-width letters,
+    HTML entities, control characters, Unicode normalization) would change correct text, and the last two
+    are clean.strip_control's and clean.normalize's to decide.
+    """
     import ftfy  # imported here: only needed when clean.fix_mojibake is on
 
-    return ftfy.fix_text(text, normalization="NFC")
+    return ftfy.fix_text(text, uncurl_quotes=False, fix_latin_ligatures=False, fix_character_width=False,
+                         unescape_html=False, remove_control_chars=False, normalization=None)
 
 
 def normalize_unicode(text: str, form: str) -> str:
@@ -32,7 +41,7 @@ def normalize_unicode(text: str, form: str) -> str:
 
 
 def strip_invisible(text: str) -> str:
-    return _INVISIBLE.sub("", text)
+    return _INVISIBLE.sub("", _LINE_BREAK_CONTROLS.sub("\n", text))
 
 
 def tidy_whitespace(text: str) -> str:

@@ -44,6 +44,7 @@ class Tokenizer:
     vocab_size: int
     eot_id: int
     fingerprint: str
+    unk_id: int | None = None  # the token for text the vocabulary cannot spell (SentencePiece without byte fallback)
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         raise NotImplementedError
@@ -138,6 +139,7 @@ class SentencePieceTokenizer(Tokenizer):
         self.special_tokens = special_tokens
         self.vocab_size = self.sp.get_piece_size()
         self.eot_id = self.sp.piece_to_id(special_tokens[0])
+        self.unk_id = self.sp.unk_id()
         self.threads = os.cpu_count() or 1
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
