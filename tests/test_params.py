@@ -111,6 +111,43 @@ def test_section_validation_runs_on_parse():
     assert "clean.quality.min_words" in error_of("clean", {"quality": {"min_words": 5, "max_words": 5}})
 
 
+def _seed_keys(cls: type, prefix: str) -> list[str]:
+    """Dotted keys of every `seed` field, nested sections included."""
+    keys = []
+    for f in dataclasses.fields(cls):
+        if f.name == "seed":
+            keys.append(f"{prefix}.seed")
+        elif dataclasses.is_dataclass(f.default_factory):
+            keys += _seed_keys(f.default_factory, f"{prefix}.{f.name}")
+    return keys
+
+
+SEED_KEYS = [key for name, cls in sorted(SECTIONS.items()) for key in _seed_keys(cls, name)]
+
+
+def _nested(key: str, value) -> tuple[str, dict]:
+    """'clean.near_dedupe.seed', 5 -> ('clean', {'near_dedupe': {'seed': 5}})."""
+    section, *path = key.split(".")
+    raw = value
+    for name in reversed(path):
+        raw = {name: raw}
+    return section, raw
+
+
+def test_every_section_with_a_seed_is_covered():
+    assert {"clean.near_dedupe.seed", "tokenizer.seed", "pack.seed", "train.seed", "eval.seed"} <= set(SEED_KEYS)
+
+
+@pytest.mark.parametrize("key", SEED_KEYS)
+@pytest.mark.parametrize("bad", [-1, 2**32])
+def test_seed_out_of_range_is_refused(key, bad):
+    # numpy and SentencePiece reject these with a traceback; xxhash would silently alias them.
+    message = error_of(*_nested(key, bad))
+    assert f"{key}={bad} must be between 0 and" in message
+    for good in (0, 2**32 - 1):
+        parse_section(*_nested(key, good))  # the ends of the range are fine
+
+
 def test_load_params_missing_file(tmp_path):
     path = tmp_path / "nope" / "params.yaml"
     with pytest.raises(UserError) as info:

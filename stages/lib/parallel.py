@@ -1,15 +1,20 @@
 """An ordered map over a process pool with bounded read-ahead.
 
-`multiprocessing.Pool.imap` feeds its input eagerly, which would pull a whole
-corpus into memory; here at most `max_pending` batches are in flight, and
-results come back in input order, so output never depends on the worker count.
+`Executor.map` and `multiprocessing.Pool.imap` feed their input eagerly, which
+would pull a whole corpus into memory; here at most `max_pending` batches are
+in flight, and results come back in input order, so output never depends on
+the worker count.
 """
 from __future__ import annotations
 
 import collections
 import multiprocessing as mp
 import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator, TypeVar
+
+from stages.lib.errors import UserError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -29,6 +34,8 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, max_pend
     """Yield fn(item) for each item, in order; with workers > 1 the calls run in a process pool.
 
     `fn` must be picklable (a module-level function or a picklable object's method).
+    An exception raised by fn propagates; a worker that dies (e.g. killed when out of memory)
+    raises a UserError instead of hanging.
     """
     if workers <= 1:
         yield from map(fn, items)
@@ -36,11 +43,22 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, max_pend
     max_pending = max_pending or 2 * workers
     # fork is cheapest where available; spawn elsewhere (macOS, Windows) works since fn is picklable.
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    with mp.get_context(method).Pool(workers) as pool:
+    # Not multiprocessing.Pool: it replaces a dead worker but loses its task, so .get() waits forever.
+    # A ProcessPoolExecutor fails every pending future with BrokenProcessPool instead.
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context(method))
+    try:
         pending: collections.deque = collections.deque()
         for item in items:
-            pending.append(pool.apply_async(fn, (item,)))
+            pending.append(pool.submit(fn, item))
             if len(pending) >= max_pending:
-                yield pending.popleft().get()
+                yield pending.popleft().result()
         while pending:
-            yield pending.popleft().get()
+            yield pending.popleft().result()
+    except BrokenProcessPool:
+        raise UserError(f"one of the {workers} worker processes died, most likely killed for running out "
+                        f"of memory: lower the stage's workers param (e.g. clean.workers) or free some memory, "
+                        f"then rerun") from None
+    finally:
+        # On an error or an abandoned generator, drop queued calls rather than run them all;
+        # calls already running (at most one per worker) still finish.
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -32,6 +32,11 @@ def _positive(section: str, obj: Any, *names: str) -> None:
         _check(value > 0, f"{section}.{name}={value} must be > 0")
 
 
+def _seed(section: str, obj: Any) -> None:
+    # numpy's legacy seeding and SentencePiece take 32-bit seeds; xxhash would silently wrap larger ones.
+    _check(0 <= obj.seed < 2**32, f"{section}.seed={obj.seed} must be between 0 and 2**32 - 1 = {2**32 - 1}")
+
+
 # --------------------------------------------------------------------------- merge
 
 @dataclass
@@ -122,6 +127,7 @@ class NearDedupeParams:
         _check(self.ngram >= 1, f"{s}.ngram={self.ngram} must be >= 1")
         _check(16 <= self.num_perm <= 1024, f"{s}.num_perm={self.num_perm} must be between 16 and 1024")
         _check(0.0 < self.threshold < 1.0, f"{s}.threshold={self.threshold} must be between 0 and 1")
+        _seed(s, self)
 
 
 @dataclass
@@ -172,6 +178,7 @@ class TokenizerParams:
                f"{s}.special_tokens must list at least the end-of-text token, e.g. ['<|endoftext|>']")
         _check(len(set(self.special_tokens)) == len(self.special_tokens), f"{s}.special_tokens has duplicates")
         _positive(s, self, "train_bytes")
+        _seed(s, self)
 
 
 # --------------------------------------------------------------------------- pack
@@ -185,6 +192,7 @@ class PackParams:
     def validate(self, s: str) -> None:
         _positive(s, self, "shard_tokens")
         _check(0.0 < self.val_fraction < 1.0, f"{s}.val_fraction={self.val_fraction} must be between 0 and 1")
+        _seed(s, self)
 
 
 # --------------------------------------------------------------------------- model
@@ -262,6 +270,7 @@ class TrainParams:
         _check(0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0, f"{s}.beta1 and {s}.beta2 must be in [0, 1)")
         _check(self.grad_clip >= 0.0, f"{s}.grad_clip={self.grad_clip} must be >= 0 (0: off)")
         _check(self.checkpoint_interval >= 0, f"{s}.checkpoint_interval={self.checkpoint_interval} must be >= 0")
+        _seed(s, self)
 
 
 # --------------------------------------------------------------------------- eval
@@ -285,6 +294,7 @@ class EvalParams:
         _check(self.max_new_tokens >= 0, f"{s}.max_new_tokens={self.max_new_tokens} must be >= 0")
         _check(self.temperature >= 0.0, f"{s}.temperature={self.temperature} must be >= 0 (0: greedy)")
         _check(self.top_k >= 0, f"{s}.top_k={self.top_k} must be >= 0 (0: no limit)")
+        _seed(s, self)
 
 
 SECTIONS: dict[str, type] = {
