@@ -13,7 +13,7 @@ from stages.lib.atomic import atomic_dir, write_json
 from stages.lib.documents import DocumentWriter
 from stages.lib.errors import UserError, run_stage
 from stages.lib.params import load_params
-from stages.lib.sources import ReadOptions, SourceStats, find_input_files, read_file
+from stages.lib.sources import ReadOptions, SourceStats, find_input_files, read_file, relative_name
 
 PARAM_SECTIONS = ["merge"]
 OUT_DIR = Path("data/interim/merged")
@@ -29,7 +29,7 @@ def main() -> None:
     files = find_input_files(input_dir, params.extensions, stats)
     with atomic_dir(OUT_DIR) as tmp_dir, DocumentWriter(tmp_dir) as writer:
         for path in tqdm(files, desc="merge", unit="file"):
-            rel = path.relative_to(input_dir).as_posix()
+            rel = relative_name(path, input_dir, stats)
             for doc in read_file(path, rel, options, stats):
                 writer.write(doc)
         if writer.documents == 0:
@@ -38,8 +38,12 @@ def main() -> None:
 
     for rel, count in stats.invalid_utf8.items():
         print(f"warning: {rel}: {count} invalid UTF-8 sequence(s) ({params.encoding_errors})")
+    for rel, count in stats.bad_records.items():
+        print(f"warning: {rel}: skipped {count} bad record(s) (merge.bad_files=skip)")
     for rel, reason in stats.files_skipped.items():
         print(f"warning: skipped {rel}: {reason}")
+    for message in stats.warnings:
+        print(f"warning: {message}")
     write_json(METRICS, {
         "files_read": stats.files_read,
         "files_empty": stats.files_empty,

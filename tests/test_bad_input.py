@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -62,6 +64,29 @@ def test_invalid_utf8_replaced_by_default_and_counted(tmp_path):
     metrics = json.loads((tmp_path / "metrics/merge.json").read_text())
     assert metrics["invalid_utf8_files"] == 1 and metrics["invalid_utf8_sequences"] == 40
     assert "latin1.txt: 40 invalid UTF-8" in proc.stdout
+
+
+def test_corrupt_parquet_row_group_is_one_line(tmp_path):
+    """pyarrow's message spans lines; the stage's error must not."""
+    path = raw_dir(tmp_path) / "c.parquet"
+    pq.write_table(pa.table({"text": [PROSE] * 20}), path, row_group_size=10, compression="none")
+    data = bytearray(path.read_bytes())
+    start = pq.ParquetFile(path).metadata.row_group(1).column(0).data_page_offset
+    data[start:start + 40] = b"\xff" * 40
+    path.write_bytes(bytes(data))
+    assert_one_line_error(cli(tmp_path, "merge", {}), "c.parquet cannot be read", "merge.bad_files")
+
+
+def test_odd_names_and_lone_surrogates_are_kept_and_warned(tmp_path):
+    raw = raw_dir(tmp_path)
+    (raw / os.fsdecode(b"caf\xe9.txt")).write_text(PROSE)  # a Latin-1 file name
+    (raw / "half.jsonl").write_text('{"text": "a half emoji \\ud83d from a scraped page"}\n')
+    proc = cli(tmp_path, "merge", {})
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "warning: caf\\xe9.txt: the file name is not valid UTF-8" in proc.stdout
+    assert "warning: half.jsonl: 1 invalid UTF-8 sequence(s) (replace)" in proc.stdout
+    ids = [d.id for d in iter_documents(tmp_path / "data/interim/merged")]
+    assert ids == ["caf\\xe9.txt", "good.txt", "half.jsonl#1"]
 
 
 def test_unreadable_file(tmp_path, monkeypatch):

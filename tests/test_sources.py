@@ -30,6 +30,11 @@ def write_parquet(path: Path, columns: dict) -> None:
     pq.write_table(pa.table(columns), path)
 
 
+def pq_bytes(tmp_path: Path, columns: dict) -> bytes:
+    write_parquet(tmp_path / "tmp.parquet", columns)
+    return (tmp_path / "tmp.parquet").read_bytes()
+
+
 def setup_project(root: Path, files: dict[str, bytes | str], **merge_params) -> None:
     """A project folder: params.yaml with a merge section and data/raw holding `files`."""
     params = {"merge": {**MergeParams().__dict__, **merge_params}}
@@ -133,7 +138,10 @@ def test_gzip_txt_and_jsonl(tmp_path, monkeypatch):
 def test_parquet_text_column(tmp_path):
     path = tmp_path / "t.parquet"
     write_parquet(path, {"meta": [1, 2, 3, 4], "text": ["alpha", None, "gamma ü", ""]})
-    docs, stats = read(path, "t.parquet")
+    with pytest.raises(UserError) as info:  # a null text is a bad record, as in .jsonl
+        read(path)
+    assert f"{path}: row 2" in str(info.value) and "merge.bad_files=skip" in str(info.value)
+    docs, stats = read(path, "t.parquet", bad_files="skip")
     assert [(d.id, d.text) for d in docs] == [("t.parquet#1", "alpha"), ("t.parquet#3", "gamma ü"),
                                              ("t.parquet#4", "")]
     assert stats.bad_records == {"t.parquet": 1}  # the null is counted, not silently dropped
@@ -148,6 +156,75 @@ def test_parquet_without_text_column(tmp_path):
     assert "'text'" in str(info.value)
     docs, stats = read(path, "t.parquet", bad_files="skip")
     assert docs == [] and "t.parquet" in stats.files_skipped
+
+
+def test_parquet_binary_column_is_decoded_as_utf8(tmp_path):
+    path = tmp_path / "b.parquet"
+    write_parquet(path, {"text": pa.array(["café".encode(), b"caf\xe9 \xff", None], pa.binary())})
+    docs, stats = read(path, "b.parquet", bad_files="skip")
+    assert [(d.id, d.text) for d in docs] == [("b.parquet#1", "café"), ("b.parquet#2", "caf\ufffd \ufffd")]
+    assert stats.invalid_utf8 == {"b.parquet": 2} and stats.bad_records == {"b.parquet": 1}
+
+    docs, stats = read(path, "b.parquet", encoding_errors="skip")  # like a text file: skipped whole
+    assert docs == [] and "2 invalid UTF-8" in stats.files_skipped["b.parquet"]
+    with pytest.raises(UserError, match="2 invalid UTF-8.*merge.encoding_errors"):
+        read(path, encoding_errors="error")
+
+
+def test_parquet_string_column_with_invalid_utf8(tmp_path):
+    # Arrow does not check UTF-8 when reading a string column: Python would fail making the str.
+    raw = pa.array([b"ok", b"caf\xe9"], pa.binary())
+    path = tmp_path / "s.parquet"
+    write_parquet(path, {"text": pa.Array.from_buffers(pa.string(), len(raw), raw.buffers())})
+    docs, stats = read(path, "s.parquet")
+    assert [d.text for d in docs] == ["ok", "caf\ufffd"]
+    assert stats.invalid_utf8 == {"s.parquet": 1}
+
+
+def test_parquet_column_that_is_not_text(tmp_path):
+    path = tmp_path / "n.parquet"
+    write_parquet(path, {"text": [1, 2]})
+    with pytest.raises(UserError, match="n.parquet has column 'text' of type int64, not text"):
+        read(path)
+    docs, stats = read(path, "n.parquet", bad_files="skip")
+    assert docs == [] and "int64" in stats.files_skipped["n.parquet"]
+
+
+def corrupt_parquet(path: Path) -> bytes:
+    """Three row groups of 1024 rows (a batch read at a time); the pages of the last one are overwritten."""
+    texts = [f"document {i}: now is the winter of our discontent" for i in range(3 * 1024)]
+    pq.write_table(pa.table({"text": texts}), path, row_group_size=1024, compression="none")
+    data = bytearray(path.read_bytes())
+    start = pq.ParquetFile(path).metadata.row_group(2).column(0).data_page_offset
+    data[start:start + 40] = b"\xff" * 40
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def test_parquet_corrupt_part_way_is_skipped_whole(tmp_path, monkeypatch):
+    corrupt = corrupt_parquet(tmp_path / "c.parquet")
+    with pytest.raises(UserError) as info:
+        read(tmp_path / "c.parquet")
+    assert "c.parquet cannot be read" in str(info.value) and "\n" not in str(info.value)  # pyarrow's is multi-line
+
+    docs, metrics = run_merge(tmp_path, monkeypatch, {"a.txt": "text\n", "c.parquet": corrupt}, bad_files="skip")
+    assert [d.id for d in docs] == ["a.txt"]  # none of the two good row groups before the bad one
+    assert metrics["files_skipped"] == 1 and metrics["files_read"] == 1 and metrics["documents"] == 1
+
+
+def test_file_failing_after_documents_were_yielded_is_not_skipped(tmp_path, monkeypatch):
+    # A file lost after the first pass: skipping it would leave part of it in the output, so it is refused.
+    path = tmp_path / "t.parquet"
+    write_parquet(path, {"text": ["one", "two"]})
+
+    def fails_part_way(path, text_field):
+        yield pa.array([b"one"], pa.large_binary())
+        raise OSError("Input/output error")
+
+    monkeypatch.setattr("stages.lib.sources._parquet_invalid_utf8", lambda path, text_field: 0)
+    monkeypatch.setattr("stages.lib.sources._parquet_texts", fails_part_way)
+    with pytest.raises(UserError, match="after 1 of its documents were written, so it cannot be skipped"):
+        read(path, bad_files="skip")
 
 
 def test_bom_is_stripped(tmp_path):
@@ -190,6 +267,52 @@ def test_stable_sorted_order_hidden_and_other_extensions(tmp_path, monkeypatch):
     assert list(iter_documents("data/interim/merged")) == first
     metrics = json.loads(Path("metrics/merge.json").read_text())
     assert metrics["skipped_by_extension"] == {"(none)": 1, ".csv": 2, ".png": 1}
+
+
+def test_symlinked_folders_and_files_are_read(tmp_path, monkeypatch):
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "b.txt").write_text("b\n")
+    (outside / "deep" / "c.txt").write_text("c\n")
+    (outside / "f.txt").write_text("f\n")
+    setup_project(tmp_path, {"a.txt": "a\n", "z.txt": "z\n"})
+    raw = tmp_path / "data/raw"
+    (raw / "linked").symlink_to(outside)
+    (raw / "copy").symlink_to(outside)  # the same folder twice: read once, under the first name
+    (raw / "loop").symlink_to(raw)  # a link back up: no endless walk
+    (raw / "m.txt").symlink_to(outside / "f.txt")
+    stats = SourceStats()
+    found = find_input_files(raw, [".txt"], stats)
+    assert [p.relative_to(raw).as_posix() for p in found] == [
+        "a.txt", "copy/b.txt", "copy/deep/c.txt", "copy/f.txt", "m.txt", "z.txt"]
+    assert stats.warnings == [f"{raw}/linked: not read, it is the same folder as {raw}/copy",
+                              f"{raw}/loop: not read, it is the same folder as {raw}"]
+
+    monkeypatch.chdir(tmp_path)
+    merge.main()
+    assert [d.text for d in iter_documents("data/interim/merged")] == ["a\n", "b\n", "c\n", "f\n", "f\n", "z\n"]
+
+
+def test_broken_symlink_is_refused_or_skipped(tmp_path, monkeypatch, capsys):
+    setup_project(tmp_path, {"a.txt": "a\n"})
+    (tmp_path / "data/raw/gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match="gone.txt is a broken symbolic link .*nowhere.txt.*merge.bad_files=skip"):
+        merge.main()
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"merge": {"bad_files": "skip"}}))
+    merge.main()
+    assert [d.id for d in iter_documents("data/interim/merged")] == ["a.txt"]
+    assert json.loads(Path("metrics/merge.json").read_text())["files_skipped"] == 1
+    assert "warning: skipped gone.txt: is a broken symbolic link" in capsys.readouterr().out
+
+
+def test_file_name_that_is_not_utf8(tmp_path, monkeypatch, capsys):
+    name = os.fsdecode(b"caf\xe9.txt")  # Latin-1 bytes: Python holds the \xe9 as a surrogate escape
+    docs, metrics = run_merge(tmp_path, monkeypatch, {name: "kept\n", "d.txt": "d\n"})
+    assert [(d.id, d.source, d.text) for d in docs] == [("caf\\xe9.txt", "caf\\xe9.txt", "kept\n"),
+                                                       ("d.txt", "d.txt", "d\n")]
+    assert metrics["files_read"] == 2
+    assert "warning: caf\\xe9.txt: the file name is not valid UTF-8" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("name, ext", [("a.txt", ".txt"), ("a.b.JSONL.gz", ".jsonl"), ("a.gz", ""),
@@ -248,6 +371,30 @@ def test_invalid_utf8_split_across_read_chunks(tmp_path, monkeypatch):
     assert stats.invalid_utf8 == {"s.txt": 1}
 
 
+def test_jsonl_lone_surrogate_follows_encoding_errors(tmp_path):
+    # json.loads accepts a half emoji escape, but the str it gives cannot be encoded as UTF-8.
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"text": "ok"}\n{"text": "half \\ud83d emoji"}\n{"text": "pair \\ud83d\\ude00"}\n')
+    docs, stats = read(path, "s.jsonl")
+    assert [d.text for d in docs] == ["ok", "half \ufffd emoji", "pair 😀"]
+    assert stats.invalid_utf8 == {"s.jsonl": 1} and stats.bytes == sum(len(d.text.encode()) for d in docs)
+
+    docs, stats = read(path, "s.jsonl", encoding_errors="skip")
+    assert [d.text for d in docs] == ["ok", "half  emoji", "pair 😀"]
+    assert stats.invalid_utf8 == {"s.jsonl": 1}
+
+    with pytest.raises(UserError) as info:
+        read(path, encoding_errors="error")
+    assert f"{path}:2" in str(info.value) and "merge.encoding_errors" in str(info.value)
+
+
+def test_merge_writes_jsonl_with_lone_surrogate(tmp_path, monkeypatch, capsys):
+    docs, metrics = run_merge(tmp_path, monkeypatch, {"a.jsonl": '{"text": "broken \\udc00 tail"}\n'})
+    assert [d.text for d in docs] == ["broken \ufffd tail"]
+    assert metrics["invalid_utf8_sequences"] == 1
+    assert "a.jsonl: 1 invalid UTF-8" in capsys.readouterr().out
+
+
 # --------------------------------------------------------------------------- bad files
 
 def test_binary_file(tmp_path):
@@ -295,10 +442,25 @@ def test_jsonl_record_without_text_field(tmp_path):
     assert f"{path}:2" in str(info.value) and "'text'" in str(info.value)
 
 
-def test_merge_counts_bad_records(tmp_path, monkeypatch):
-    docs, metrics = run_merge(tmp_path, monkeypatch, {"r.jsonl": '{"text": "a"}\nnot json\n'}, bad_files="skip")
-    assert [d.text for d in docs] == ["a"]
-    assert metrics["bad_records"] == 1
+def test_jsonl_nested_too_deep_is_a_bad_record(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"text": "ok"}\n' + "[" * 100_000 + "\n")
+    with pytest.raises(UserError) as info:
+        read(path)
+    assert f"{path}:2" in str(info.value) and "recursion" in str(info.value)
+    docs, stats = read(path, "r.jsonl", bad_files="skip")
+    assert [d.text for d in docs] == ["ok"] and stats.bad_records == {"r.jsonl": 1}
+
+
+def test_merge_counts_and_warns_about_bad_records(tmp_path, monkeypatch, capsys):
+    docs, metrics = run_merge(tmp_path, monkeypatch, {
+        "r.jsonl": '{"text": "a"}\nnot json\n',
+        "t.parquet": pq_bytes(tmp_path, {"text": ["b", None, None]}),
+    }, bad_files="skip")
+    assert [d.text for d in docs] == ["a", "b"]
+    assert metrics["bad_records"] == 3
+    out = capsys.readouterr().out
+    assert "warning: r.jsonl: skipped 1 bad record" in out and "warning: t.parquet: skipped 2 bad record" in out
 
 
 # --------------------------------------------------------------------------- no input

@@ -10,10 +10,13 @@ import collections
 import gzip
 import io
 import json
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator, Literal
+from typing import IO, Iterable, Iterator, Literal
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stages.lib.documents import Document
@@ -22,6 +25,9 @@ from stages.lib.errors import UserError
 DocMode = Literal["file", "line", "paragraph"]
 SNIFF_BYTES = 8192
 CHUNK_BYTES = 1 << 20
+# json.loads turns an unpaired "\ud83d" escape into a lone surrogate: a character UTF-8 cannot encode.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+TEXT_TYPES = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary())  # of a .parquet text column
 
 
 @dataclass
@@ -32,6 +38,7 @@ class SourceStats:
     skipped_by_extension: collections.Counter = field(default_factory=collections.Counter)
     invalid_utf8: dict[str, int] = field(default_factory=dict)  # path -> invalid byte sequences
     bad_records: dict[str, int] = field(default_factory=dict)  # path -> skipped .jsonl/.parquet records
+    warnings: list[str] = field(default_factory=list)  # other things the user should know (odd names, links)
     documents: int = 0
     bytes: int = 0
 
@@ -48,6 +55,20 @@ class BadFile(Exception):
     """A file that cannot be read as documents; handled by the bad_files policy."""
 
 
+def printable(text: str) -> str:
+    """text with the bytes of a file name that is not UTF-8 as \\x escapes (caf\\xe9.txt).
+
+    Python holds such bytes as surrogate escapes, which can be neither printed
+    nor written to Parquet; UTF-8 text comes back unchanged.
+    """
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def one_line(err: Exception) -> str:
+    """An exception's text on one line (pyarrow's span several), printable."""
+    return printable(" ".join(str(err).split()))
+
+
 # --------------------------------------------------------------------------- discovery
 
 def base_extension(path: Path) -> str:
@@ -58,15 +79,43 @@ def base_extension(path: Path) -> str:
     return suffixes[-1] if suffixes else ""
 
 
+def relative_name(path: Path, input_dir: Path, stats: SourceStats) -> str:
+    """The document id and source of a file: its path under input_dir, printable (warned when escaped)."""
+    rel = path.relative_to(input_dir).as_posix()
+    readable = printable(rel)
+    if readable != rel:
+        stats.warnings.append(f"{readable}: the file name is not valid UTF-8; its bytes are shown as \\x escapes")
+    return readable
+
+
+def _walk(input_dir: Path, stats: SourceStats) -> Iterator[Path]:
+    """Files under input_dir, through symlinked folders too, each folder once; hidden ones left out."""
+    seen: dict[tuple[int, int], str] = {}  # (st_dev, st_ino) -> name: a link back up would loop forever
+    for folder, subfolders, names in os.walk(input_dir, followlinks=True):
+        info = os.stat(folder)
+        if (info.st_dev, info.st_ino) in seen:
+            subfolders.clear()
+            stats.warnings.append(f"{printable(folder)}: not read, it is the same folder as "
+                                  f"{seen[info.st_dev, info.st_ino]}")
+            continue
+        seen[info.st_dev, info.st_ino] = printable(folder)
+        # Hidden folders (.git) are not entered; sorted, so a folder linked twice is read under the same name.
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        for name in names:
+            path = Path(folder, name)
+            if name.startswith("."):
+                continue  # hidden files (.gitkeep, .DS_Store)
+            if path.is_file() or not path.exists():  # a broken link is kept: read_file counts or refuses it
+                yield path
+
+
 def find_input_files(input_dir: Path, extensions: list[str], stats: SourceStats) -> list[Path]:
     """All files under input_dir with an accepted extension, in a stable (sorted path) order."""
     if not input_dir.is_dir():
         raise UserError(f"merge.input_dir={input_dir} is not a directory: create it and put your text files there")
     accepted = {e.lower() for e in extensions}
     files = []
-    for path in sorted(p for p in input_dir.rglob("*") if p.is_file()):
-        if any(part.startswith(".") for part in path.relative_to(input_dir).parts):
-            continue  # hidden files and folders (.gitkeep, .DS_Store, .git)
+    for path in sorted(_walk(input_dir, stats)):
         ext = base_extension(path)
         if ext in accepted:
             files.append(path)
@@ -84,8 +133,8 @@ def _open_binary(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
 
 
-def count_invalid_utf8(path: Path) -> int:
-    """Number of invalid UTF-8 sequences in the (decompressed) file, streamed in chunks."""
+def _count_invalid(chunks: Iterable[bytes]) -> int:
+    """Number of invalid UTF-8 sequences in a stream of byte chunks (a character may straddle two)."""
     invalid = 0
 
     def count(err: UnicodeDecodeError):
@@ -95,11 +144,16 @@ def count_invalid_utf8(path: Path) -> int:
 
     codecs.register_error("sources.count", count)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="sources.count")
-    with _open_binary(path) as f:
-        while chunk := f.read(CHUNK_BYTES):
-            decoder.decode(chunk)
-        decoder.decode(b"", final=True)
+    for chunk in chunks:
+        decoder.decode(chunk)
+    decoder.decode(b"", final=True)
     return invalid
+
+
+def count_invalid_utf8(path: Path) -> int:
+    """Number of invalid UTF-8 sequences in the (decompressed) file, streamed in chunks."""
+    with _open_binary(path) as f:
+        return _count_invalid(iter(lambda: f.read(CHUNK_BYTES), b""))
 
 
 def _sniff_binary(path: Path) -> None:
@@ -112,6 +166,49 @@ def _sniff_binary(path: Path) -> None:
 def _open_text(path: Path, errors: str) -> IO[str]:
     # utf-8-sig drops a leading byte-order mark; newline="" keeps CRLF for clean to tidy.
     return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", errors=errors, newline="")
+
+
+def _parquet_texts(path: Path, text_field: str) -> Iterator[pa.Array]:
+    """The text column of a Parquet file as bytes (large_binary), a batch at a time.
+
+    Bytes, because a binary column holds text too, and a string column may
+    hold invalid UTF-8 that Arrow does not check until it makes Python strings.
+    """
+    with _open_binary(path) as raw:
+        try:
+            pf = pq.ParquetFile(raw)
+        except Exception as err:  # pyarrow raises several types for a corrupt file
+            raise BadFile(f"is not a readable Parquet file ({one_line(err)})") from None
+        schema = pf.schema_arrow
+        if text_field not in schema.names:
+            raise BadFile(f"has no column {text_field!r} (columns: {', '.join(schema.names)}); set merge.text_field")
+        if schema.field(text_field).type not in TEXT_TYPES:
+            raise BadFile(f"has column {text_field!r} of type {schema.field(text_field).type}, not text; "
+                          f"set merge.text_field")
+        try:
+            for batch in pf.iter_batches(columns=[text_field], batch_size=1024):
+                yield batch.column(0).cast(pa.large_binary())
+        except (OSError, pa.ArrowException) as err:  # a corrupt page or row group
+            raise BadFile(f"cannot be read ({one_line(err)})") from None
+
+
+def _parquet_invalid_utf8(path: Path, text_field: str) -> int:
+    """Number of invalid UTF-8 sequences in a Parquet file's text column; Arrow checks valid batches fast."""
+    invalid = 0
+    for texts in _parquet_texts(path, text_field):
+        try:
+            texts.cast(pa.large_string())
+        except pa.ArrowInvalid:
+            invalid += sum(_count_invalid([text]) for text in texts.to_pylist() if text is not None)
+    return invalid
+
+
+def _decode(texts: pa.Array) -> list[str | None]:
+    """A batch of texts as str (None for null): invalid UTF-8 is replaced, as in a text file."""
+    try:
+        return texts.cast(pa.large_string()).to_pylist()
+    except pa.ArrowInvalid:
+        return [None if text is None else text.decode("utf-8", "replace") for text in texts.to_pylist()]
 
 
 # --------------------------------------------------------------------------- per-format readers
@@ -138,6 +235,14 @@ def _text_documents(path: Path, rel: str, mode: DocMode) -> Iterator[Document]:
                 yield Document(f"{rel}#{index + 1}", rel, "".join(block).rstrip("\r\n"))
 
 
+def _bad_record(where: str, problem: str, rel: str, options: ReadOptions, stats: SourceStats) -> None:
+    """A .jsonl or .parquet record without text: refused, or counted under merge.bad_files=skip."""
+    if options.bad_files == "error":
+        raise UserError(f"{where}: {problem}; fix the record, set merge.text_field, or set merge.bad_files=skip "
+                        f"to skip such records")
+    stats.bad_records[rel] = stats.bad_records.get(rel, 0) + 1
+
+
 def _jsonl_documents(path: Path, rel: str, options: ReadOptions, stats: SourceStats) -> Iterator[Document]:
     with _open_text(path, "replace") as f:
         for lineno, line in enumerate(f, 1):
@@ -148,54 +253,64 @@ def _jsonl_documents(path: Path, rel: str, options: ReadOptions, stats: SourceSt
                 text = record[options.text_field] if isinstance(record, dict) else None
                 if not isinstance(text, str):
                     raise ValueError(f"no string field {options.text_field!r}")
-            except (ValueError, KeyError) as err:
-                if options.bad_files == "error":
-                    raise UserError(f"{path}:{lineno}: bad JSON record ({err}); fix the line, set "
-                                    f"merge.text_field, or set merge.bad_files=skip to skip such records") from None
-                stats.bad_records[rel] = stats.bad_records.get(rel, 0) + 1
+            except (ValueError, KeyError, RecursionError) as err:  # RecursionError: nested too deep
+                _bad_record(f"{path}:{lineno}", f"bad JSON record ({err})", rel, options, stats)
                 continue
+            text, surrogates = LONE_SURROGATE.subn("\ufffd" if options.encoding_errors == "replace" else "", text)
+            if surrogates:
+                if options.encoding_errors == "error":
+                    raise UserError(f"{path}:{lineno}: {surrogates} lone surrogate escape(s) (half of a \\uXXXX "
+                                    f"pair), which are not valid UTF-8; fix the record or set merge.encoding_errors "
+                                    f"to replace or skip")
+                # Found while the file is parsed, after earlier records were written: so under "skip"
+                # the characters are dropped, not the file. Counted either way.
+                stats.invalid_utf8[rel] = stats.invalid_utf8.get(rel, 0) + surrogates
             yield Document(f"{rel}#{lineno}", rel, text)
 
 
 def _parquet_documents(path: Path, rel: str, options: ReadOptions, stats: SourceStats) -> Iterator[Document]:
-    with _open_binary(path) as raw:
-        try:
-            pf = pq.ParquetFile(raw)
-        except Exception as err:  # pyarrow raises several types for a corrupt file
-            raise BadFile(f"is not a readable Parquet file ({err})") from None
-        if options.text_field not in pf.schema_arrow.names:
-            raise BadFile(f"has no column {options.text_field!r} (columns: {', '.join(pf.schema_arrow.names)}); "
-                          f"set merge.text_field")
-        row = 0
-        for batch in pf.iter_batches(columns=[options.text_field], batch_size=1024):
-            for text in batch.column(0).to_pylist():
-                row += 1
-                if not isinstance(text, str):
-                    stats.bad_records[rel] = stats.bad_records.get(rel, 0) + 1
-                    continue
-                yield Document(f"{rel}#{row}", rel, text)
+    row = 0
+    for texts in _parquet_texts(path, options.text_field):
+        for text in _decode(texts):
+            row += 1
+            if text is None:
+                _bad_record(f"{path}: row {row}", f"no text (null in column {options.text_field!r})", rel,
+                            options, stats)
+                continue
+            yield Document(f"{rel}#{row}", rel, text)
 
 
 # --------------------------------------------------------------------------- one file
 
 def read_file(path: Path, rel: str, options: ReadOptions, stats: SourceStats) -> Iterator[Document]:
-    """Documents of one input file, applying the encoding and bad-file policies."""
+    """Documents of one input file, applying the encoding and bad-file policies.
+
+    A first pass reads the whole file (to count invalid UTF-8) before the first
+    document is yielded, so a gzip stream or Parquet row group that is corrupt
+    part way fails the file while none of it is written: a skipped file leaves
+    no documents behind, and memory stays one chunk or batch, not one file.
+    """
+    yielded = 0
     try:
+        if path.is_symlink() and not path.exists():
+            raise BadFile(f"is a broken symbolic link (to {printable(os.readlink(path))})")
         if path.stat().st_size == 0:
             stats.files_empty += 1
             return
         ext = base_extension(path)
-        if ext != ".parquet":
+        if ext == ".parquet":
+            invalid = _parquet_invalid_utf8(path, options.text_field)
+        else:
             _sniff_binary(path)
             invalid = count_invalid_utf8(path)
-            if invalid:
-                stats.invalid_utf8[rel] = invalid
-                if options.encoding_errors == "error":
-                    raise UserError(f"{path}: {invalid} invalid UTF-8 byte sequence(s); convert the file to UTF-8 "
-                                    f"or set merge.encoding_errors to replace or skip")
-                if options.encoding_errors == "skip":
-                    stats.files_skipped[rel] = f"{invalid} invalid UTF-8 sequences"
-                    return
+        if invalid:
+            stats.invalid_utf8[rel] = invalid
+            if options.encoding_errors == "error":
+                raise UserError(f"{path}: {invalid} invalid UTF-8 byte sequence(s); convert the file to UTF-8 "
+                                f"or set merge.encoding_errors to replace or skip")
+            if options.encoding_errors == "skip":
+                stats.files_skipped[rel] = f"{invalid} invalid UTF-8 sequences"
+                return
         if ext == ".jsonl":
             docs = _jsonl_documents(path, rel, options, stats)
         elif ext == ".parquet":
@@ -205,10 +320,14 @@ def read_file(path: Path, rel: str, options: ReadOptions, stats: SourceStats) ->
         for doc in docs:
             stats.documents += 1
             stats.bytes += len(doc.text.encode("utf-8"))
+            yielded += 1
             yield doc
         stats.files_read += 1
     except (BadFile, OSError, EOFError, gzip.BadGzipFile) as err:
-        reason = str(err) if isinstance(err, BadFile) else f"cannot be read ({err})"
+        reason = str(err) if isinstance(err, BadFile) else f"cannot be read ({one_line(err)})"
         if options.bad_files == "error":
             raise UserError(f"{path} {reason}; remove it or set merge.bad_files=skip") from None
+        if yielded:  # only a file changed or lost since the first pass gets here; never keep part of it
+            raise UserError(f"{path} {reason} after {yielded} of its documents were written, so it cannot be "
+                            f"skipped; fix or remove it") from None
         stats.files_skipped[rel] = reason
