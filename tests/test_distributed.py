@@ -31,9 +31,11 @@ def weight_dtypes_in_forward(model: GPT, dtype: torch.dtype) -> dict[str, torch.
     return seen
 
 
+@pytest.mark.parametrize("norm", ["rmsnorm", "layernorm"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
-def test_fsdp_gathers_block_weights_in_the_compute_dtype_and_keeps_fp32_shards(one_rank_group, dtype):
-    model = GPT(ModelParams(n_layer=2, n_head=2, n_embd=32, block_size=16), 100)
+def test_fsdp_gathers_block_weights_in_the_compute_dtype_and_keeps_fp32_shards(one_rank_group, dtype, norm):
+    """(The norms see bf16 gains and an fp32 residual stream: they must cast the gains, or CPU ops refuse.)"""
+    model = GPT(ModelParams(n_layer=2, n_head=2, n_embd=32, block_size=16, norm=norm, bias=True), 100)
     distributed.shard(model, distributed.DistInfo(world_size=2, strategy="fsdp"), dtype)
     seen = weight_dtypes_in_forward(model, dtype)
     assert {seen[f"blocks.{i}.{name}"] for i in range(2) for name in ("attn.qkv", "mlp.proj")} == {dtype}

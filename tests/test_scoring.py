@@ -45,7 +45,17 @@ def test_lr_schedules():
     cos = [lr_at(s, schedule="cosine", **kw) for s in range(100)]
     assert math.isclose(cos[0], 0.1) and math.isclose(cos[9], 1.0)
     assert all(a >= b for a, b in zip(cos[10:], cos[11:]))
-    assert math.isclose(lr_at(100, schedule="cosine", **kw), 0.1)
-    wsd = [lr_at(s, schedule="wsd", **kw) for s in range(101)]
+    assert math.isclose(cos[10], 1.0) and math.isclose(cos[99], 0.1)  # the last step runs at the minimum
+    wsd = [lr_at(s, schedule="wsd", **kw) for s in range(100)]
     assert all(v == 1.0 for v in wsd[10:80])
-    assert wsd[90] < 1.0 and math.isclose(wsd[100], 0.1)
+    assert all(a > b for a, b in zip(wsd[79:], wsd[80:])) and math.isclose(wsd[99], 0.1)
+
+
+def test_wsd_decays_over_short_and_whole_runs():
+    kw = dict(base_lr=1.0, min_ratio=0.0)
+    short = [lr_at(s, max_steps=10, warmup=0, schedule="wsd", decay_fraction=0.2, **kw) for s in range(10)]
+    assert short[7] == 1.0 and short[8:] == [0.5, 0.0]
+    assert lr_at(699, max_steps=700, warmup=0, schedule="wsd", decay_fraction=0.001, **kw) == 0.0
+    # Decay over the whole run starts after warmup, from the full rate: no drop when warmup ends.
+    whole = [lr_at(s, max_steps=10, warmup=5, schedule="wsd", decay_fraction=1.0, **kw) for s in range(10)]
+    assert whole[4] == 1.0 and whole[5] == 0.8 and whole[9] == 0.0

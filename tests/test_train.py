@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -59,14 +60,14 @@ def project(tmp_path) -> Path:
     return tmp_path
 
 
-def start_train(project: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def start_train(project: Path, code: Path = ROOT) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(code)}
     return subprocess.Popen([sys.executable, "-m", "stages.train"], cwd=project, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def run_train(project: Path, expect_rc: int = 0) -> str:
-    proc = start_train(project)
+def run_train(project: Path, expect_rc: int = 0, code: Path = ROOT) -> str:
+    proc = start_train(project, code)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == expect_rc, f"rc {proc.returncode}:\n{out}\n{err[-3000:]}"
     return out + err
@@ -127,6 +128,18 @@ def test_state_of_another_run_is_refused(project):
     write_params(project, learning_rate=1.0e-3)
     log = run_train(project)
     assert "refusing resume state" in log
+    assert "resuming" not in log
+
+
+def test_state_of_another_version_of_the_code_is_refused(project, tmp_path):
+    """Changed code reruns train under DVC: the old code's state may not even load into the new model."""
+    interrupt_when_state_saved(project, signal.SIGTERM)
+    code = tmp_path / "edited"
+    shutil.copytree(ROOT / "stages", code / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    model_py = code / "stages/lib/model.py"
+    model_py.write_text(model_py.read_text().replace("class MLP(nn.Module):", "class MLP(nn.Module):  # edited"))
+    log = run_train(project, code=code)
+    assert "refusing resume state" in log and "other params, data or code" in log
     assert "resuming" not in log
 
 

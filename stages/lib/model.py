@@ -78,10 +78,20 @@ class RMSNorm(nn.Module):
         return F.rms_norm(x, (x.size(-1),), weight, self.eps)
 
 
+class LayerNorm(nn.LayerNorm):
+    """LayerNorm whose weight and bias follow the input dtype, like RMSNorm: FSDP may gather them in bf16
+    while the residual stream it normalizes stays fp32."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.weight.to(x.dtype) if self.weight is not None else None
+        bias = self.bias.to(x.dtype) if self.bias is not None else None
+        return F.layer_norm(x, self.normalized_shape, weight, bias, self.eps)
+
+
 def make_norm(cfg: ModelParams, dim: int) -> nn.Module:
     if cfg.norm == "rmsnorm":
         return RMSNorm(dim)
-    return nn.LayerNorm(dim, bias=cfg.bias)
+    return LayerNorm(dim, bias=cfg.bias)
 
 
 class Rotary(nn.Module):

@@ -4,9 +4,9 @@ DVC deletes a stage's outputs before it reruns it, so the state lives outside
 them, in the git-ignored `.cache/train/resume.pt`: model, optimizer and scaler
 state, the next step, RNG state, the best checkpoint so far and the logged
 history. It is saved atomically every train.checkpoint_interval steps and on
-Ctrl-C / SIGTERM, and keyed by a fingerprint of the params and the shards, so
-a rerun with the same params and data continues where it stopped and any other
-run refuses it. Everything in it is tensors and primitives: it loads with
+Ctrl-C / SIGTERM, and keyed by a fingerprint of the params, the shards and the
+code, so a rerun with the same params, data and code continues where it stopped
+and any other run refuses it. Everything in it is tensors and primitives: it loads with
 `weights_only=True`.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
+import sys
 from pathlib import Path
 
 import torch
@@ -23,9 +24,27 @@ from stages.lib.checkpoint import write_torch
 STATE_FILE = Path(".cache/train/resume.pt")
 
 
+def code_fingerprint() -> str:
+    """sha256 over the source of this project's modules loaded now (the train stage and what it imports).
+
+    After a code change DVC reruns train, and the state of the old code's run must not be continued: its
+    parameters may not even load into the new model.
+    """
+    sources = {}
+    for module in list(sys.modules.values()):
+        spec = getattr(module, "__spec__", None)  # `python -m stages.train` is __main__, named by its spec
+        if spec is not None and spec.name.split(".")[0] == "stages" and str(spec.origin).endswith(".py"):
+            sources[spec.name] = Path(spec.origin)
+    digest = hashlib.sha256()
+    for name in sorted(sources):
+        digest.update(f"{name}\0".encode() + sources[name].read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def run_key(params: dict, shard_meta: dict) -> str:
-    """Fingerprint of everything that decides the weights: params and the data."""
-    blob = json.dumps({"params": params, "data": shard_meta}, sort_keys=True, default=str)
+    """Fingerprint of everything that decides the weights: params, the data and the code."""
+    blob = json.dumps({"params": params, "data": shard_meta, "code": code_fingerprint()}, sort_keys=True,
+                      default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -43,7 +62,7 @@ def load_state(key: str, path: Path = STATE_FILE) -> dict | None:
         print(f"train: ignoring unreadable resume state {path} ({err}); starting from step 0")
         return None
     if state.get("run_key") != key:
-        print(f"train: refusing resume state {path}: it was saved by a run with other params or data "
+        print(f"train: refusing resume state {path}: it was saved by a run with other params, data or code "
               f"(key {state.get('run_key')}, this run {key}); starting from step 0")
         return None
     return state
