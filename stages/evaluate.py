@@ -28,12 +28,26 @@ METRICS = Path("metrics/eval.json")
 SAMPLES = Path("metrics/samples.md")
 
 
+def heldout_paths(names: list[str]) -> list[Path]:
+    """eval.heldout as paths, refusing two files whose metrics would share a name (heldout_<stem>_bpb)."""
+    paths, by_stem = list(map(Path, names)), {}
+    for path in paths:
+        if not path.is_file():
+            raise UserError(f"eval.heldout names {path}, which is not a file: fix the path or remove it")
+        if path.stem in by_stem:
+            raise UserError(f"eval.heldout names {by_stem[path.stem]} and {path}: both would be reported as "
+                            f"heldout_{path.stem}_bpb; rename one")
+        by_stem[path.stem] = path
+    return paths
+
+
 def heldout_windows(path: Path, tok: Tokenizer, block_size: int) -> TokenWindows:
-    if not path.is_file():
-        raise UserError(f"eval.heldout names {path}, which is not a file: fix the path or remove it")
+    """The file's tokens in windows of the model's context; a file shorter than that is one shorter window."""
     text = path.read_text(encoding="utf-8", errors="replace")
     ids = np.asarray(tok.encode(text) + [tok.eot_id], dtype=np.int64)
-    return TokenWindows([ids], block_size, f"eval.heldout file {path}")
+    if len(ids) < 2:
+        raise UserError(f"eval.heldout file {path} is empty: there is nothing to score; remove it")
+    return TokenWindows([ids], min(block_size, len(ids) - 1), f"eval.heldout file {path}")
 
 
 def write_samples(model, tok: Tokenizer, ep: EvalParams, device: torch.device) -> None:
@@ -52,6 +66,7 @@ def main() -> None:
     ep: EvalParams = load_params(PARAM_SECTIONS)["eval"]
     device = resolve_device(ep.device, "eval.device")
     dtype = resolve_precision(ep.precision, device, "eval.precision")
+    heldout = heldout_paths(ep.heldout)  # checked before the long work
     seed_everything(ep.seed)
     model, meta = load_checkpoint(CHECKPOINT, device)
     tok = load_tokenizer(TOKENIZER_DIR)
@@ -73,7 +88,7 @@ def main() -> None:
         "val_bytes": score.bytes,
         "checkpoint_step": meta["step"],
     }
-    for path in map(Path, ep.heldout):
+    for path in heldout:
         data = heldout_windows(path, tok, block_size)
         held = score_model(model, data, window_indices(data, 0), ep.batch_size, token_bytes, device, dtype)
         metrics[f"heldout_{path.stem}_bpb"] = round(held.bpb, 4)

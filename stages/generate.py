@@ -34,6 +34,8 @@ def main() -> None:
     args = parse_args()
     if args.max_new_tokens < 0 or args.temperature < 0 or args.top_k < 0:
         raise UserError("--max-new-tokens, --temperature and --top-k must be >= 0")
+    if args.num_samples < 1:
+        raise UserError(f"--num-samples={args.num_samples} must be >= 1")
     device = resolve_device(args.device, "--device")
     model, meta = load_checkpoint(args.checkpoint, device)
     tok = load_tokenizer(args.tokenizer)

@@ -143,3 +143,10 @@ def test_unknown_tokenizer_kind(tmp_path):
 
 def test_stage_before_its_input_exists(tmp_path):
     assert_one_line_error(cli(tmp_path, "pack", {}), "run the tokenizer stage first")
+
+
+def test_generate_refuses_zero_samples(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "stages.generate", "--num-samples", "0"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert_one_line_error(proc, "--num-samples=0 must be >= 1")
