@@ -145,9 +145,9 @@ def snapshot(raw_model, optimizer, scaler, progress: Progress, best_weights, key
         "optimizer": distributed.full_optimizer_state(raw_model, optimizer, dist_info),
         "scaler": scaler.state_dict(),
         "progress": dataclasses.asdict(progress),
-        # Every rank seeds alike and draws alike, so rank 0's generator states are every rank's.
-        "cpu_rng": torch.get_rng_state(),
-        "device_rng": device_rng_state(device),
+        # Each rank's own generator states (they draw their own dropout masks), in rank order.
+        "cpu_rng": distributed.gather(torch.get_rng_state(), dist_info),
+        "device_rng": distributed.gather(device_rng_state(device), dist_info),
         "best_model": best_weights,
     }
     return state
@@ -157,10 +157,19 @@ def restore(state: dict, raw_model, optimizer, scaler, dist_info: distributed.Di
             device: torch.device) -> Progress:
     distributed.load_full_state(raw_model, optimizer, state["model"], state["optimizer"], dist_info)
     scaler.load_state_dict(state["scaler"])
-    torch.set_rng_state(state["cpu_rng"])
-    if state.get("device_rng") is not None:
-        set_device_rng_state(state["device_rng"], device)  # each rank's own GPU
+    torch.set_rng_state(state["cpu_rng"][dist_info.rank])
+    if state["device_rng"][dist_info.rank] is not None:
+        set_device_rng_state(state["device_rng"][dist_info.rank], device)
     return Progress(**state["progress"])
+
+
+def check_same_state(state: dict | None, dist_info: distributed.DistInfo) -> None:
+    """Every rank must resume from the same step: on several machines only rank 0's writes the file."""
+    steps = distributed.gather(state["progress"]["step"] if state is not None else None, dist_info)
+    if len(set(steps)) > 1:
+        raise UserError(f"the ranks found different resume states (step by rank: {steps}): every machine must "
+                        f"see the same {resume.STATE_FILE}; put the project on a filesystem they share, or delete "
+                        f"that file on every machine to start over")
 
 
 def main() -> None:
@@ -196,10 +205,12 @@ def main() -> None:
     raw_model = GPT(cfg, meta["vocab_size"]).to(device)
     raw_model.grad_checkpointing = tp.grad_checkpointing
     distributed.shard(raw_model, dist_info, dtype)
+    distributed.seed_this_rank(tp.seed, dist_info)
     optimizer = raw_model.optimizer(tp.learning_rate, tp.weight_decay, (tp.beta1, tp.beta2), device)
     scaler = torch.amp.GradScaler(device.type, enabled=(dtype == torch.float16))
     key = resume.run_key({"model": dataclasses.asdict(cfg), "train": dataclasses.asdict(tp)}, meta)
     state = resume.load_state(key)
+    check_same_state(state, dist_info)
     progress, best_weights = Progress(), None
     if state is not None:
         progress, best_weights = restore(state, raw_model, optimizer, scaler, dist_info, device), state["best_model"]

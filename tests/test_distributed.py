@@ -6,6 +6,7 @@ import torch
 import torch.distributed as dist
 
 from stages.lib import distributed
+from stages.lib.errors import UserError
 from stages.lib.model import GPT
 from stages.lib.params import ModelParams
 
@@ -42,3 +43,21 @@ def test_fsdp_gathers_block_weights_in_the_compute_dtype_and_keeps_fp32_shards(o
     assert seen["lm_head"] == torch.float32  # tied to the embedding: the residual stream starts in fp32
     for name, param in model.named_parameters():  # what the optimizer updates and checkpoints save
         assert param.dtype == torch.float32 and param.grad.dtype == torch.float32, name
+
+
+def test_each_rank_draws_its_own_dropout_masks_after_a_shared_initialisation():
+    seeds = [distributed.rank_seed(1337, rank) for rank in range(8)]
+    assert len(set(seeds)) == 8 and 1337 not in seeds
+    assert distributed.rank_seed(2**32 - 1, 0) < 2**32  # still a valid seed
+
+
+def test_ranks_that_found_different_resume_states_stop(monkeypatch):
+    """On several machines without a shared filesystem only rank 0's machine has the file: the ranks would
+    run different steps and hang at their first collective, so they stop with a message instead."""
+    from stages import train
+
+    info = distributed.DistInfo(rank=0, world_size=2)
+    monkeypatch.setattr(distributed, "gather", lambda value, info: [value, None])
+    with pytest.raises(UserError, match=r"step by rank: \[40, None\]"):
+        train.check_same_state({"progress": {"step": 40}}, info)
+    train.check_same_state(None, info)  # all agree: nothing saved

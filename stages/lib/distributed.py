@@ -186,6 +186,26 @@ def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
     return bool(value.item())
 
 
+def seed_this_rank(seed: int, info: DistInfo) -> None:
+    """After the model is built (alike on every rank, from `seed`): a generator of each rank's own, so that
+    dropout masks differ across the global batch instead of repeating on every rank. A no-op in one process."""
+    if info.enabled:
+        torch.manual_seed(rank_seed(seed, info.rank))
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    return (seed + 1 + rank) % 2**32  # never the initialisation's seed itself
+
+
+def gather(value: object, info: DistInfo) -> list:
+    """Every rank's value (small, picklable), in rank order, on every rank; [value] in one process."""
+    if not info.enabled:
+        return [value]
+    values = [None] * info.world_size
+    dist.all_gather_object(values, value)
+    return values
+
+
 def from_rank0(value: float, info: DistInfo, device: torch.device) -> float:
     """Rank 0's value on every rank, so that decisions taken on it are the same everywhere."""
     if not info.enabled:
