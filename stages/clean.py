@@ -20,7 +20,7 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-from stages.lib.atomic import atomic_dir, write_json, write_text
+from stages.lib.atomic import atomic_dir, remove_leftovers, write_json, write_text
 from stages.lib.cleaning import DocResult, DocumentCleaner
 from stages.lib.documents import Document, DocumentWriter, iter_batches, iter_tables
 from stages.lib.errors import UserError, run_stage
@@ -32,6 +32,7 @@ from stages.lib.params import CleanParams, load_params
 PARAM_SECTIONS = ["clean"]
 IN_DIR = Path("data/interim/merged")
 OUT_DIR = Path("data/interim/clean")
+PASS1_DIR = Path("data/interim/clean-pass1")  # scratch: the kept documents before boilerplate removal
 METRICS = Path("metrics/clean.json")
 REPORT = Path("reports/clean/removed.md")
 BATCH_BYTES = 2 << 20  # text per task sent to a worker
@@ -154,7 +155,9 @@ def main() -> None:
     lines = params.line_dedupe
     line_counts = LineFrequency(lines.unit, lines.min_chars) if lines.enabled else None
 
-    with atomic_dir(OUT_DIR) as out_dir, tempfile.TemporaryDirectory(dir=OUT_DIR.parent) as pass1_dir:
+    remove_leftovers(PASS1_DIR)  # a killed run's scratch copy of the corpus
+    with atomic_dir(OUT_DIR) as out_dir, tempfile.TemporaryDirectory(prefix=f".{PASS1_DIR.name}.", suffix=".tmp",
+                                                                      dir=PASS1_DIR.parent) as pass1_dir:
         # Pass 1: per-document work in parallel, dedupe decisions in order.
         batches = read_batches(IN_DIR)
         results = (r for batch in ordered_map(cleaner.clean_batch, batches, workers) for r in batch)

@@ -26,7 +26,7 @@ def main() -> None:
     options = ReadOptions(params.doc_mode, params.text_field, params.encoding_errors, params.bad_files)
     stats = SourceStats()
 
-    files = find_input_files(input_dir, params.extensions, stats)
+    files = find_input_files(input_dir, params.extensions, stats, params.bad_files)
     with atomic_dir(OUT_DIR) as tmp_dir, DocumentWriter(tmp_dir) as writer:
         for path in tqdm(files, desc="merge", unit="file"):
             rel = relative_name(path, input_dir, stats)

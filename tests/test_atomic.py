@@ -115,3 +115,39 @@ def test_write_json_failure_keeps_old_file(tmp_path):
         write_json(target, {"a": object()})  # not serializable: fails before anything is written
     assert json.loads(target.read_text()) == {"a": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
+
+
+def test_a_killed_writers_leftovers_are_removed_by_the_next_write(tmp_path):
+    """SIGKILL skips every cleanup: the next write of the same output removes its temporary siblings."""
+    target = tmp_path / "out"
+    (tmp_path / ".out.abc123.tmp").mkdir()  # a half-written output
+    (tmp_path / ".out.abc123.tmp" / "part-00000.parquet").write_text("half")
+    (tmp_path / ".out.def456.old").mkdir()  # the old output moved aside
+    (tmp_path / ".out.ghi789.tmp").write_text("half a file")
+    (tmp_path / ".other.abc123.tmp").write_text("another output's")
+    (tmp_path / ".out.notes").write_text("not ours: no .tmp/.old suffix")
+    with atomic_dir(target) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.abc123.tmp", ".out.notes", "out"]
+    with atomic_path(tmp_path / "other") as tmp:
+        tmp.write_text("x")
+    assert not (tmp_path / ".other.abc123.tmp").exists()
+
+
+def test_a_failed_final_rename_puts_the_old_dir_back(tmp_path, monkeypatch):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(src).endswith(".tmp"):  # the new output's rename into place
+            raise OSError("disk trouble")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match="disk trouble"):
+        with atomic_dir(target) as tmp:
+            (tmp / "new.txt").write_text("new")
+    assert (target / "old.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -504,3 +504,26 @@ def test_merge_cli_empty_raw_exits_2_with_one_line(tmp_path, project_root):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error:")
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("bad_files", ["error", "skip"])
+def test_a_folder_that_cannot_be_listed_is_refused_or_counted(tmp_path, monkeypatch, bad_files):
+    """(Simulated: the tests may run as root, who can list anything.) os.walk alone would skip it silently."""
+    raw = tmp_path / "raw"
+    (raw / "locked").mkdir(parents=True)
+    (raw / "a.txt").write_text("text")
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    stats = SourceStats()
+    if bad_files == "error":
+        with pytest.raises(UserError, match="locked: the folder cannot be listed .Permission denied."):
+            find_input_files(raw, [".txt"], stats, bad_files)
+    else:
+        assert find_input_files(raw, [".txt"], stats, bad_files) == [raw / "a.txt"]
+        assert stats.files_skipped == {str(raw / "locked"): "the folder cannot be listed (Permission denied)"}

@@ -1,11 +1,14 @@
 """Write outputs under a temporary name and rename them into place.
 
 An interrupted stage therefore leaves either the old output or the new one,
-never a half-written file that DVC would cache.
+never a half-written file that DVC would cache. A killed one (SIGKILL, a lost
+machine) runs no cleanup: its temporary siblings are removed by the next write
+of the same output.
 """
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -14,11 +17,26 @@ from pathlib import Path
 from typing import Iterator
 
 
+def remove_leftovers(path: Path) -> None:
+    """Temporary siblings of `path` (.name.*.tmp, .name.*.old) that a killed run left behind.
+
+    One process writes an output at a time, so any there now are stale: a clean
+    stage's scratch copy of the corpus, say, or a half-written checkpoint.
+    """
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        if leftover.suffix in (".tmp", ".old"):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; rename it to `path` if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -35,6 +53,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty temporary directory; swap it in for `path` if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(path)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp_dir
@@ -44,7 +63,13 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         if path.exists():
             trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             os.replace(path, trash / path.name)
-        os.replace(tmp_dir, path)
+        try:
+            os.replace(tmp_dir, path)
+        except OSError:
+            if trash is not None:  # put the old output back rather than leave none
+                os.replace(trash / path.name, path)
+                trash.rmdir()
+            raise
         if trash is not None:
             shutil.rmtree(trash, ignore_errors=True)
     finally:

@@ -88,10 +88,17 @@ def relative_name(path: Path, input_dir: Path, stats: SourceStats) -> str:
     return readable
 
 
-def _walk(input_dir: Path, stats: SourceStats) -> Iterator[Path]:
+def _walk(input_dir: Path, stats: SourceStats, bad_files: str) -> Iterator[Path]:
     """Files under input_dir, through symlinked folders too, each folder once; hidden ones left out."""
     seen: dict[tuple[int, int], str] = {}  # (st_dev, st_ino) -> name: a link back up would loop forever
-    for folder, subfolders, names in os.walk(input_dir, followlinks=True):
+
+    def unlistable(err: OSError) -> None:  # os.walk would skip such a folder without a word
+        if bad_files == "error":
+            raise UserError(f"{printable(str(err.filename))}: the folder cannot be listed ({err.strerror}): fix its "
+                            f"permissions or set merge.bad_files=skip") from None
+        stats.files_skipped[printable(str(err.filename))] = f"the folder cannot be listed ({err.strerror})"
+
+    for folder, subfolders, names in os.walk(input_dir, followlinks=True, onerror=unlistable):
         info = os.stat(folder)
         if (info.st_dev, info.st_ino) in seen:
             subfolders.clear()
@@ -109,13 +116,14 @@ def _walk(input_dir: Path, stats: SourceStats) -> Iterator[Path]:
                 yield path
 
 
-def find_input_files(input_dir: Path, extensions: list[str], stats: SourceStats) -> list[Path]:
+def find_input_files(input_dir: Path, extensions: list[str], stats: SourceStats,
+                     bad_files: str = "error") -> list[Path]:
     """All files under input_dir with an accepted extension, in a stable (sorted path) order."""
     if not input_dir.is_dir():
         raise UserError(f"merge.input_dir={input_dir} is not a directory: create it and put your text files there")
     accepted = {e.lower() for e in extensions}
     files = []
-    for path in sorted(_walk(input_dir, stats)):
+    for path in sorted(_walk(input_dir, stats, bad_files)):
         ext = base_extension(path)
         if ext in accepted:
             files.append(path)
