@@ -115,10 +115,10 @@ def train_step(model, optimizer, scaler, data: TokenWindows, sampler: EpochSampl
                device: torch.device, dtype: torch.dtype, dist_info: distributed.DistInfo) -> float:
     """One optimizer step over grad_accum_steps micro-batches; returns the mean loss (all ranks)."""
     loss_sum = torch.zeros((), device=device)
+    # Asynchronous copies are safe on CUDA only: on MPS one can read the batch after it is freed (pytorch#139550).
+    async_copy = device.type == "cuda"
     for micro in range(tp.grad_accum_steps):
         x, y = data.batch(sampler.indices(step, micro, tp.batch_size, tp.grad_accum_steps))  # [B, T] each
-        # Asynchronous copies are safe on CUDA only: on MPS one can read the batch after it is freed (pytorch#139550).
-        async_copy = device.type == "cuda"
         x, y = x.to(device, non_blocking=async_copy), y.to(device, non_blocking=async_copy)
         # Several processes: only the last micro-batch reduces gradients across ranks.
         with distributed.gradient_sync(model, dist_info, sync=micro == tp.grad_accum_steps - 1):
