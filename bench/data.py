@@ -29,8 +29,8 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from stages.lib.documents import iter_batches  # noqa: E402
-from stages.lib.tokenizer_adapter import load_tokenizer  # noqa: E402
+from stages.lib.data.documents import iter_batches  # noqa: E402
+from stages.lib.tokens.tokenizer_adapter import load_tokenizer  # noqa: E402
 
 SAMPLE = ROOT / "data/raw/shakespeare-milton"
 DOC_CHARS = 50_000

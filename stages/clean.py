@@ -21,12 +21,12 @@ from typing import Iterator
 from tqdm import tqdm
 
 from stages.lib.atomic import atomic_dir, remove_leftovers, write_json, write_text
-from stages.lib.cleaning import DocResult, DocumentCleaner
-from stages.lib.documents import Document, DocumentWriter, iter_batches, iter_tables
+from stages.lib.data.cleaning import DocResult, DocumentCleaner
+from stages.lib.data.documents import Document, DocumentWriter, iter_batches, iter_tables
 from stages.lib.errors import UserError, run_stage
-from stages.lib.line_dedupe import LineFrequency
-from stages.lib.near_dedupe import NearDuplicateIndex
-from stages.lib.parallel import ordered_map, resolve_workers
+from stages.lib.data.line_dedupe import LineFrequency
+from stages.lib.data.near_dedupe import NearDuplicateIndex
+from stages.lib.data.parallel import ordered_map, resolve_workers
 from stages.lib.params import CleanParams, load_params
 
 PARAM_SECTIONS = ["clean"]

@@ -12,13 +12,13 @@ import numpy as np
 import torch
 
 from stages.lib.atomic import write_json, write_text
-from stages.lib.batches import TokenWindows
-from stages.lib.checkpoint import check_tokenizer, load_checkpoint
+from stages.lib.training.batches import TokenWindows
+from stages.lib.model.checkpoint import check_tokenizer, load_checkpoint
 from stages.lib.errors import UserError, run_stage
 from stages.lib.params import EvalParams, load_params
-from stages.lib.runtime import resolve_device, resolve_precision, seed_everything
-from stages.lib.scoring import score_model, score_unigram, unigram_log_probs, window_indices
-from stages.lib.tokenizer_adapter import Tokenizer, load_tokenizer
+from stages.lib.training.runtime import resolve_device, resolve_precision, seed_everything
+from stages.lib.evaluation.scoring import score_model, score_unigram, unigram_log_probs, window_indices
+from stages.lib.tokens.tokenizer_adapter import Tokenizer, load_tokenizer
 
 PARAM_SECTIONS = ["eval"]
 CHECKPOINT = Path("artifacts/checkpoints/model.pt")

@@ -9,10 +9,10 @@ import argparse
 
 import torch
 
-from stages.lib.checkpoint import check_tokenizer, load_checkpoint
+from stages.lib.model.checkpoint import check_tokenizer, load_checkpoint
 from stages.lib.errors import UserError, run_stage
-from stages.lib.runtime import resolve_device
-from stages.lib.tokenizer_adapter import load_tokenizer
+from stages.lib.training.runtime import resolve_device
+from stages.lib.tokens.tokenizer_adapter import load_tokenizer
 
 
 def parse_args() -> argparse.Namespace:

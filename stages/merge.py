@@ -10,10 +10,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from stages.lib.atomic import atomic_dir, write_json
-from stages.lib.documents import DocumentWriter
+from stages.lib.data.documents import DocumentWriter
 from stages.lib.errors import UserError, run_stage
 from stages.lib.params import load_params
-from stages.lib.sources import ReadOptions, SourceStats, find_input_files, read_file, relative_name
+from stages.lib.data.sources import ReadOptions, SourceStats, find_input_files, read_file, relative_name
 
 PARAM_SECTIONS = ["merge"]
 OUT_DIR = Path("data/interim/merged")

@@ -23,12 +23,12 @@ import numpy as np
 from tqdm import tqdm
 
 from stages.lib.atomic import atomic_dir, write_json
-from stages.lib.documents import iter_batches
+from stages.lib.data.documents import iter_batches
 from stages.lib.errors import UserError, run_stage
 from stages.lib.params import PackParams, load_params
-from stages.lib.sampling import unit_hash
-from stages.lib.shards import ShardWriter
-from stages.lib.tokenizer_adapter import Tokenizer, load_tokenizer
+from stages.lib.data.sampling import unit_hash
+from stages.lib.data.shards import ShardWriter
+from stages.lib.tokens.tokenizer_adapter import Tokenizer, load_tokenizer
 
 PARAM_SECTIONS = ["pack"]
 IN_DIR = Path("data/interim/clean")

@@ -1,4 +1,4 @@
-"""train: fit the GPT in stages/lib/model.py to the token shards.
+"""train: fit the GPT in stages/lib/model/gpt.py to the token shards.
 
 The story: read model.* and train.* params, pick device and precision, open
 the shards as windows of block_size + 1 tokens, build the model and AdamW,
@@ -24,16 +24,16 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from stages.lib import distributed, resume
+from stages.lib.training import distributed, resume
 from stages.lib.atomic import write_json
-from stages.lib.batches import EpochSampler, TokenWindows, evenly_spaced
-from stages.lib.checkpoint import save_checkpoint
+from stages.lib.training.batches import EpochSampler, TokenWindows, evenly_spaced
+from stages.lib.model.checkpoint import save_checkpoint
 from stages.lib.errors import UserError, run_stage
-from stages.lib.model import GPT
+from stages.lib.model.gpt import GPT
 from stages.lib.params import ModelParams, TrainParams, load_params
-from stages.lib.runtime import (autocast, device_rng_state, make_deterministic, resolve_device, resolve_precision,
+from stages.lib.training.runtime import (autocast, device_rng_state, make_deterministic, resolve_device, resolve_precision,
                                 reuse_freed_memory, seed_everything, set_device_rng_state)
-from stages.lib.schedule import lr_at
+from stages.lib.training.schedule import lr_at
 
 PARAM_SECTIONS = ["model", "train"]
 SHARD_DIR = Path("data/shards")

@@ -15,8 +15,8 @@ import yaml
 
 from stages import clean as clean_stage
 from stages import merge as merge_stage
-from stages.lib import sources
-from stages.lib.documents import iter_documents
+from stages.lib.data import sources
+from stages.lib.data.documents import iter_documents
 from stages.lib.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent

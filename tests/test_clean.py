@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from stages import clean as clean_stage
-from stages.lib import textnorm
-from stages.lib.cleaning import DocumentCleaner
-from stages.lib.documents import Document, DocumentWriter, iter_documents
+from stages.lib.data import textnorm
+from stages.lib.data.cleaning import DocumentCleaner
+from stages.lib.data.documents import Document, DocumentWriter, iter_documents
 from stages.lib.errors import UserError
 from stages.lib.params import CleanParams, QualityParams, parse_section
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from stages.lib import distributed
+from stages.lib.training import distributed
 from stages.lib.errors import UserError
-from stages.lib.model import GPT
+from stages.lib.model.gpt import GPT
 from stages.lib.params import ModelParams
 
 

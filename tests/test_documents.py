@@ -4,7 +4,7 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from stages.lib.documents import Document, DocumentWriter, iter_documents, iter_tables, iter_texts, part_files
+from stages.lib.data.documents import Document, DocumentWriter, iter_documents, iter_tables, iter_texts, part_files
 from stages.lib.errors import UserError
 
 

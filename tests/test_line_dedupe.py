@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-import stages.lib.line_dedupe as line_dedupe
-from stages.lib.line_dedupe import LineFrequency
+import stages.lib.data.line_dedupe as line_dedupe
+from stages.lib.data.line_dedupe import LineFrequency
 
 CORPUS = Path("data/raw/shakespeare-milton")
 LICENSE = [

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.lib.near_dedupe import MinHasher, NearDuplicateIndex, optimal_bands
+from stages.lib.data.near_dedupe import MinHasher, NearDuplicateIndex, optimal_bands
 
 CORPUS = Path("data/raw/shakespeare-milton")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.lib.parallel import ordered_map
+from stages.lib.data.parallel import ordered_map
 
 TESTS = Path(__file__).resolve().parent
 
@@ -47,7 +47,7 @@ def test_a_killed_worker_raises_a_user_error_instead_of_hanging(project_root):
     # In a child process of its own, so that a hang fails this test instead of stalling the suite.
     script = textwrap.dedent("""
         from stages.lib.errors import UserError
-        from stages.lib.parallel import ordered_map
+        from stages.lib.data.parallel import ordered_map
         from test_parallel import die_on_three
         try:
             list(ordered_map(die_on_three, range(6), workers=2))

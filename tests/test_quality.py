@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from stages.lib.params import QUALITY_FILTERS, QualityParams
-from stages.lib.quality import (DocStats, duplicate_line_fraction, duplicate_ngram_fraction, quality_failure,
+from stages.lib.data.quality import (DocStats, duplicate_line_fraction, duplicate_ngram_fraction, quality_failure,
                                 top_ngram_fraction)
 
 CORPUS = Path("data/raw/shakespeare-milton")

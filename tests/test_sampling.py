@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from stages.lib.sampling import chunks, sample_chunks, unit_hash
+from stages.lib.data.sampling import chunks, sample_chunks, unit_hash
 
 
 @pytest.mark.parametrize("size", [1, 7, 50, 200, 10_000])

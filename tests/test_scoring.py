@@ -6,9 +6,9 @@ import math
 import numpy as np
 import torch
 
-from stages.lib.batches import TokenWindows
-from stages.lib.scoring import Score, score_unigram, unigram_log_probs, window_indices
-from stages.lib.schedule import lr_at
+from stages.lib.training.batches import TokenWindows
+from stages.lib.evaluation.scoring import Score, score_unigram, unigram_log_probs, window_indices
+from stages.lib.training.schedule import lr_at
 
 
 def test_bpb_by_hand():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from stages.lib.errors import UserError
-from stages.lib.shards import (HEADER_BYTES, MAGIC, VERSION, ShardWriter, open_tokens, read_header, shard_paths,
+from stages.lib.data.shards import (HEADER_BYTES, MAGIC, VERSION, ShardWriter, open_tokens, read_header, shard_paths,
                                token_dtype)
 
 

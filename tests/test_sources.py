@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 from stages import merge
-from stages.lib.documents import iter_documents
+from stages.lib.data.documents import iter_documents
 from stages.lib.errors import UserError
 from stages.lib.params import MergeParams
-from stages.lib.sources import ReadOptions, SourceStats, base_extension, find_input_files, read_file
+from stages.lib.data.sources import ReadOptions, SourceStats, base_extension, find_input_files, read_file
 
 
 def read(path: Path, rel: str | None = None, **options) -> tuple[list, SourceStats]:
@@ -221,8 +221,8 @@ def test_file_failing_after_documents_were_yielded_is_not_skipped(tmp_path, monk
         yield pa.array([b"one"], pa.large_binary())
         raise OSError("Input/output error")
 
-    monkeypatch.setattr("stages.lib.sources._parquet_invalid_utf8", lambda path, text_field: 0)
-    monkeypatch.setattr("stages.lib.sources._parquet_texts", fails_part_way)
+    monkeypatch.setattr("stages.lib.data.sources._parquet_invalid_utf8", lambda path, text_field: 0)
+    monkeypatch.setattr("stages.lib.data.sources._parquet_texts", fails_part_way)
     with pytest.raises(UserError, match="after 1 of its documents were written, so it cannot be skipped"):
         read(path, bad_files="skip")
 
@@ -364,7 +364,7 @@ def test_invalid_utf8_error_names_the_file(tmp_path):
 
 def test_invalid_utf8_split_across_read_chunks(tmp_path, monkeypatch):
     # A valid 2-byte character straddling the chunk boundary is not an error.
-    monkeypatch.setattr("stages.lib.sources.CHUNK_BYTES", 4)
+    monkeypatch.setattr("stages.lib.data.sources.CHUNK_BYTES", 4)
     path = tmp_path / "s.txt"
     path.write_bytes("abcéé".encode() + b"\xff")  # b"abc\xc3" | b"\xa9\xc3\xa9\xff"
     _, stats = read(path, "s.txt")

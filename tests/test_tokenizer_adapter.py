@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from stages.lib.errors import UserError
-from stages.lib.tokenizer_adapter import HF_FILE, load_tokenizer, train_tokenizer
+from stages.lib.tokens.tokenizer_adapter import HF_FILE, load_tokenizer, train_tokenizer
 
 KINDS = ("bpe", "sentencepiece_bpe", "sentencepiece_unigram")
 SPECIAL = ["<|endoftext|>", "<|pad|>"]

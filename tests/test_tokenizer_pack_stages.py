@@ -13,7 +13,7 @@ import yaml
 
 from stages import pack as pack_stage
 from stages import tokenizer as tokenizer_stage
-from stages.lib.documents import Document, DocumentWriter
+from stages.lib.data.documents import Document, DocumentWriter
 from stages.lib.params import PackParams
 
 ROOT = Path(__file__).resolve().parent.parent

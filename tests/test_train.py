@@ -15,10 +15,10 @@ import pytest
 import torch
 import yaml
 
-from stages.lib.checkpoint import load_checkpoint
-from stages.lib.model import GPT
+from stages.lib.model.checkpoint import load_checkpoint
+from stages.lib.model.gpt import GPT
 from stages.lib.params import SECTIONS
-from stages.lib.shards import ShardWriter
+from stages.lib.data.shards import ShardWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 VOCAB = 300
@@ -136,7 +136,7 @@ def test_state_of_another_version_of_the_code_is_refused(project, tmp_path):
     interrupt_when_state_saved(project, signal.SIGTERM)
     code = tmp_path / "edited"
     shutil.copytree(ROOT / "stages", code / "stages", ignore=shutil.ignore_patterns("__pycache__"))
-    model_py = code / "stages/lib/model.py"
+    model_py = code / "stages/lib/model/gpt.py"
     model_py.write_text(model_py.read_text().replace("class MLP(nn.Module):", "class MLP(nn.Module):  # edited"))
     log = run_train(project, code=code)
     assert "refusing resume state" in log and "other params, data or code" in log

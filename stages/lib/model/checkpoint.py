@@ -13,7 +13,7 @@ import torch
 
 from stages.lib.atomic import atomic_path
 from stages.lib.errors import UserError
-from stages.lib.model import GPT
+from stages.lib.model.gpt import GPT
 from stages.lib.params import ModelParams
 
 FORMAT_VERSION = 1

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import xxhash
 
-from stages.lib.quality import ALNUM, SPACE, char_classes
+from stages.lib.data.quality import ALNUM, SPACE, char_classes
 
 _CHUNK = 8192  # shingles hashed at once (measured: long rows make the min-reduction efficient)
 _WORD_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier chaining word hashes into n-gram hashes

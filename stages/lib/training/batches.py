@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from stages.lib.errors import UserError
-from stages.lib.shards import open_tokens, shard_paths
+from stages.lib.data.shards import open_tokens, shard_paths
 
 
 class TokenWindows:

@@ -19,7 +19,7 @@ from typing import IO, Iterable, Iterator, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stages.lib.documents import Document
+from stages.lib.data.documents import Document
 from stages.lib.errors import UserError
 
 DocMode = Literal["file", "line", "paragraph"]

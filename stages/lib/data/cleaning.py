@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import xxhash
 
-from stages.lib.line_dedupe import LineFrequency
-from stages.lib.near_dedupe import MinHasher
+from stages.lib.data.line_dedupe import LineFrequency
+from stages.lib.data.near_dedupe import MinHasher
 from stages.lib.params import CleanParams
-from stages.lib.pii import PiiScrubber
-from stages.lib.quality import quality_failure
-from stages.lib import textnorm
+from stages.lib.data.pii import PiiScrubber
+from stages.lib.data.quality import quality_failure
+from stages.lib.data import textnorm
 
 EXCERPT_CHARS = 300
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from stages.lib.checkpoint import write_torch
+from stages.lib.model.checkpoint import write_torch
 
 STATE_FILE = Path(".cache/train/resume.pt")
 

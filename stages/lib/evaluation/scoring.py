@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from stages.lib.batches import TokenWindows
-from stages.lib.runtime import autocast
+from stages.lib.training.batches import TokenWindows
+from stages.lib.training.runtime import autocast
 
 
 @dataclass

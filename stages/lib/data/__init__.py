@@ -1,0 +1,1 @@
+"""Documents and the data stages' library: reading sources, cleaning, filters, dedupe, shards."""

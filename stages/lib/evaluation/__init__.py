@@ -1,0 +1,1 @@
+"""Evaluation: scoring held-out text and benchmark tasks."""

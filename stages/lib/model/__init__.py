@@ -1,0 +1,1 @@
+"""The GPT model, its checkpoints, decoding and export."""

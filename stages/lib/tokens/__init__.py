@@ -1,0 +1,1 @@
+"""Tokenizers: one interface over HF tokenizers and SentencePiece."""

@@ -1,0 +1,1 @@
+"""Training machinery: batches, schedules, devices and precision, distributed runs, resume state."""
