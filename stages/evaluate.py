@@ -14,6 +14,7 @@ import torch
 from stages.lib.atomic import write_json, write_text
 from stages.lib.training.batches import TokenWindows
 from stages.lib.model.checkpoint import check_tokenizer, load_checkpoint
+from stages.lib.model.decoding import Sampling, generate
 from stages.lib.errors import UserError, run_stage
 from stages.lib.params import EvalParams, load_params
 from stages.lib.training.runtime import resolve_device, resolve_precision, seed_everything
@@ -56,9 +57,9 @@ def write_samples(model, tok: Tokenizer, ep: EvalParams, device: torch.device) -
              f"{ep.max_new_tokens} new tokens, seed {ep.seed}", ""]
     for prompt in ep.prompts:
         ids = tok.encode(prompt) or [tok.eot_id]
-        out = model.generate(torch.tensor([ids], device=device), ep.max_new_tokens, ep.temperature, ep.top_k,
-                             generator=generator)
-        parts += [f"## {prompt}", "", "```text", tok.decode(out[0].tolist()), "```", ""]
+        out = generate(model, torch.tensor([ids], device=device), ep.max_new_tokens,
+                       Sampling(ep.temperature, ep.top_k), generator=generator)
+        parts += [f"## {prompt}", "", "```text", tok.decode(ids + out.ids[0]), "```", ""]
     write_text(SAMPLES, "\n".join(parts))
 
 

@@ -1,54 +1,154 @@
-"""generate: sample text from a trained checkpoint.
+"""generate: sample text from a trained checkpoint, printed as the tokens come.
 
-    python -m stages.generate --checkpoint artifacts/checkpoints/model.pt \
-        --prompt "ROMEO:" --max-new-tokens 200 --temperature 0.7 --top-k 40
+    python -m stages.generate --prompt "ROMEO:" --max-new-tokens 200 --temperature 0.7 --top-k 40
+    python -m stages.generate --prompt-file prompt.txt --top-p 0.9 --repetition-penalty 1.2 --stop "\n\n"
+    echo "ROMEO:" | python -m stages.generate --prompt - --num-samples 4
+
+The prompt is --prompt TEXT, the file --prompt-file PATH, or stdin with --prompt - (or --prompt-file -);
+stdin is read only when asked for, so a script with an open stdin never hangs. No prompt: a new document.
+Generation stops at the end-of-text token, at any --stop string (the text is cut before it) or after
+--max-new-tokens. One sample is streamed; several (--num-samples) run as one batch and are printed
+one after another when all are done. Sampling goes through stages/lib/model/decoding.py.
 """
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import TextIO
 
 import torch
 
-from stages.lib.model.checkpoint import check_tokenizer, load_checkpoint
 from stages.lib.errors import UserError, run_stage
-from stages.lib.training.runtime import resolve_device
+from stages.lib.model.checkpoint import check_tokenizer, load_checkpoint
+from stages.lib.model.decoding import Sampling, cut_at_stop, generate
 from stages.lib.tokens.tokenizer_adapter import load_tokenizer
+from stages.lib.training.runtime import resolve_device
+
+REPLACEMENT = "\ufffd"  # what decoding gives for the first bytes of a character whose last bytes are still to come
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Sample text from a trained checkpoint.")
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Sample text from a trained checkpoint, streamed as it comes.")
     parser.add_argument("--checkpoint", default="artifacts/checkpoints/model.pt")
     parser.add_argument("--tokenizer", default="artifacts/tokenizer",
                         help="tokenizer folder the model was trained with")
-    parser.add_argument("--prompt", default="", help="text to continue (empty: start a new document)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--prompt", default=None, help="text to continue; - reads stdin (none: a new document)")
+    source.add_argument("--prompt-file", default=None, metavar="PATH", help="UTF-8 file to continue; - is stdin")
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
     parser.add_argument("--top-k", type=int, default=40, help="0 is no limit")
-    parser.add_argument("--num-samples", type=int, default=1)
+    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling; 1 is no limit")
+    parser.add_argument("--repetition-penalty", type=float, default=1.0,
+                        help="> 1 makes tokens already in the text less likely; 1 is off")
+    parser.add_argument("--stop", action="append", default=[], metavar="TEXT",
+                        help="stop before this text (repeatable); the end-of-text token always stops")
+    parser.add_argument("--num-samples", type=int, default=1, help="samples generated together, as one batch")
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main() -> None:
-    args = parse_args()
-    if args.max_new_tokens < 0 or args.temperature < 0 or args.top_k < 0:
-        raise UserError("--max-new-tokens, --temperature and --top-k must be >= 0")
+def check_args(args: argparse.Namespace) -> Sampling:
+    """UserError for a bad value; the sampling options otherwise."""
+    sampling = Sampling(args.temperature, args.top_k, args.top_p, args.repetition_penalty)
+    sampling.validate(lambda field: "--" + field.replace("_", "-"))
+    if args.max_new_tokens < 0:
+        raise UserError(f"--max-new-tokens={args.max_new_tokens} must be >= 0")
     if args.num_samples < 1:
         raise UserError(f"--num-samples={args.num_samples} must be >= 1")
+    if not 0 <= args.seed < 2 ** 32:
+        raise UserError(f"--seed={args.seed} must be in 0 .. 2**32 - 1")
+    if "" in args.stop:
+        raise UserError("--stop '' is empty: give the text to stop at")
+    return sampling
+
+
+def read_prompt(args: argparse.Namespace, stdin: TextIO) -> str:
+    if args.prompt == "-" or args.prompt_file == "-":
+        return stdin.read()
+    if args.prompt_file is not None:
+        try:
+            with open(args.prompt_file, encoding="utf-8") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise UserError(f"--prompt-file {args.prompt_file} not found") from None
+        except UnicodeDecodeError as err:
+            raise UserError(f"--prompt-file {args.prompt_file} is not UTF-8 text ({err.reason} at byte "
+                            f"{err.start})") from None
+        except OSError as err:
+            raise UserError(f"--prompt-file {args.prompt_file} cannot be read ({err.strerror})") from None
+    return args.prompt or ""
+
+
+def printable_end(text: str, stop_strings: Sequence[str]) -> int:
+    """How much of the text decoded so far can be printed for good: not a trailing U+FFFD (its character
+    may be completed by the next token), and not a tail that a stop string may begin with."""
+    end = len(text.rstrip(REPLACEMENT))
+    for stop in stop_strings:
+        for n in range(min(len(stop) - 1, len(text)), 0, -1):  # the longest tail that begins the stop string
+            if text.endswith(stop[:n]):
+                end = min(end, len(text) - n)
+                break
+    return end
+
+
+class TextStream:
+    """Writes a sample's text as its tokens arrive: each step decodes all the new ids (a character's bytes
+    may be split across tokens) and writes what was not written yet, up to printable_end."""
+
+    def __init__(self, decode: Callable[[list[int]], str], stop_strings: Sequence[str], out: TextIO,
+                 stop_token: int | None):
+        self.decode, self.stop_strings, self.out, self.stop_token = decode, stop_strings, out, stop_token
+        self.ids: list[int] = []
+        self.written = 0
+
+    def add(self, token: int | None) -> None:
+        if token is None or token == self.stop_token:
+            return
+        self.ids.append(token)
+        text, _ = cut_at_stop(self.decode(self.ids), self.stop_strings)
+        self.write(text[:printable_end(text, self.stop_strings)])
+
+    def finish(self, text: str) -> None:
+        """Write the rest of the final text (held-back characters included)."""
+        self.write(text)
+
+    def write(self, text: str) -> None:
+        if len(text) > self.written:
+            self.out.write(text[self.written:])
+            self.out.flush()
+            self.written = len(text)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    sampling = check_args(args)
+    prompt = read_prompt(args, sys.stdin)
     device = resolve_device(args.device, "--device")
     model, meta = load_checkpoint(args.checkpoint, device)
     tok = load_tokenizer(args.tokenizer)
     check_tokenizer(meta, tok.fingerprint, args.tokenizer)
 
     generator = torch.Generator(device=device).manual_seed(args.seed)
-    prompt_ids = tok.encode(args.prompt) if args.prompt else [tok.eot_id]
-    for i in range(args.num_samples):
-        idx = torch.tensor([prompt_ids], device=device)
-        out = model.generate(idx, args.max_new_tokens, args.temperature, args.top_k, generator=generator)
-        if args.num_samples > 1:
-            print(f"--- sample {i + 1}")
-        print(tok.decode(out[0].tolist()))
+    prompt_ids = tok.encode(prompt) or [tok.eot_id]  # an empty prompt starts a new document
+    batch = torch.tensor([prompt_ids] * args.num_samples, device=device)  # [num_samples, T]
+    prompt_text = tok.decode(prompt_ids)
+    options = dict(stop_token=tok.eot_id, stop_strings=args.stop, decode=tok.decode, generator=generator)
+    if args.num_samples == 1:
+        sys.stdout.write(prompt_text)
+        sys.stdout.flush()
+        stream = TextStream(tok.decode, args.stop, sys.stdout, tok.eot_id)
+        out = generate(model, batch, args.max_new_tokens, sampling, on_step=lambda step: stream.add(step[0]),
+                       **options)
+        stream.finish(out.texts[0])
+        print()
+        return
+    out = generate(model, batch, args.max_new_tokens, sampling, **options)
+    for i, text in enumerate(out.texts):
+        print(f"--- sample {i + 1}")
+        print(prompt_text + text)
 
 
 if __name__ == "__main__":

@@ -189,17 +189,24 @@ def test_flops_per_token_counts_matmuls_and_attention():
     assert model.flops_per_token() == 6 * n_matmul + 12 * cfg.n_layer * cfg.n_embd * cfg.block_size
 
 
-def test_generate_greedy_is_deterministic_and_top_k_1_is_greedy():
+@pytest.mark.parametrize("position", ["rope", "learned"])
+def test_cached_forward_matches_the_full_forward(position):
+    # Prefill part of a sequence, then feed the rest one token and then three tokens at a time: each
+    # step's last logits are the full forward's at that position.
     torch.manual_seed(0)
-    model = GPT(tiny(), VOCAB).eval()
+    model = GPT(tiny(position=position), VOCAB).eval()
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.2)
-    prompt = tokens(batch=1, length=4)
-    greedy = model.generate(prompt, 20, temperature=0)
-    assert greedy.shape == (1, 24) and torch.equal(greedy[:, :4], prompt)
-    assert torch.equal(greedy, model.generate(prompt, 20, temperature=0))
-    top1 = model.generate(prompt, 20, temperature=1.0, top_k=1, generator=torch.Generator().manual_seed(3))
-    assert torch.equal(top1, greedy)
+    x = tokens(length=16)
+    with torch.no_grad():
+        full, _ = model(x)  # [B, 16, V]
+        cache = model.new_cache()
+        for lo, hi in [(0, 9), (9, 10), (10, 13), (13, 16)]:
+            step, _ = model(x[:, lo:hi], cache=cache)
+            assert step.shape == (2, 1, VOCAB) and cache.length == hi
+            assert torch.allclose(step[:, 0], full[:, hi - 1], atol=1e-5)
+        with pytest.raises(ValueError, match="cache holds 16 positions"):
+            model(x[:, :1], cache=cache)
 
 
 def test_checkpoint_round_trip_with_weights_only(tmp_path):

@@ -6,7 +6,11 @@ attention through `scaled_dot_product_attention` (flash kernels on GPU), and a
 vocabulary padded to a multiple of 64 for fast matmuls. The switches give back
 a GPT-2-style model (learned positions, LayerNorm, GELU) for comparison.
 
-Shapes: B batch, T time (<= block_size), C = n_embd, H heads, D = C // H head size, V padded vocab.
+Shapes: B batch, T time (<= block_size), C = n_embd, H heads, D = C // H head size, V padded vocab,
+L cached positions plus new ones (<= block_size).
+
+Generation runs the same modules with a KVCache (forward(idx, cache=...)): the prompt is prefilled once,
+then each step feeds one token. Sampling itself lives in stages/lib/model/decoding.py.
 """
 from __future__ import annotations
 
@@ -105,9 +109,9 @@ class Rotary(nn.Module):
         self.register_buffer("cos", angles.cos(), persistent=False)
         self.register_buffer("sin", angles.sin(), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [B, H, T, D]
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:  # x: [B, H, T, D] at positions start..
         T = x.size(-2)
-        cos, sin = self.cos[:T].to(x.dtype), self.sin[:T].to(x.dtype)  # [T, D/2]
+        cos, sin = self.cos[start:start + T].to(x.dtype), self.sin[start:start + T].to(x.dtype)  # [T, D/2]
         x1, x2 = x.chunk(2, dim=-1)  # rotate the two halves as (real, imaginary) pairs
         return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
 
@@ -131,6 +135,68 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout:
     return torch.bmm(probs, v.flatten(0, 1)).view(B, H, T, D)
 
 
+def cached_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Attention of T new queries [B, H, T, D] over L >= T keys and values [B, H, L, D], the last T of which
+    belong to the queries themselves (inference only)."""
+    T, L = q.size(-2), k.size(-2)
+    if T == L:  # a prefill from an empty cache: the plain causal case
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    if T == 1:  # one decoding step: the newest token sees everything
+        return F.scaled_dot_product_attention(q, k, v)
+    # is_causal aligns the mask top-left; new queries sit bottom-right, after the cached positions
+    visible = torch.ones(T, L, dtype=torch.bool, device=q.device).tril(diagonal=L - T)  # [T, L]
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=visible)
+
+
+class LayerCache:
+    """One layer's keys and values so far: [B, H, capacity, D] buffers whose first `length` positions are filled.
+
+    Preallocated (on first use, in the keys' dtype) so a step writes one position instead of copying the
+    whole cache as torch.cat would.
+    """
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.length = 0
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store new keys and values [B, H, T, D]; return all of them so far, [B, H, L, D] views."""
+        B, H, T, D = k.shape
+        start, end = self.length, self.length + T
+        if self.k is None or self.k.shape[0] != B or self.k.dtype != k.dtype:
+            self.k = k.new_empty(B, H, self.capacity, D)
+            self.v = v.new_empty(B, H, self.capacity, D)
+        self.k[:, :, start:end] = k
+        self.v[:, :, start:end] = v
+        self.length = end
+        return self.k[:, :, :end], self.v[:, :, :end]
+
+
+class KVCache:
+    """Every layer's keys and values for the tokens fed so far, so a new token costs one position's work.
+
+    It holds at most block_size positions (the context the model was trained on); the caller decides what
+    happens when it is full (decoding.py re-prefills a shorter context). reset() empties it, keeping buffers.
+    """
+
+    def __init__(self, n_layer: int, capacity: int):
+        self.layers = [LayerCache(capacity) for _ in range(n_layer)]
+
+    @property
+    def length(self) -> int:
+        return self.layers[0].length
+
+    @property
+    def capacity(self) -> int:
+        return self.layers[0].capacity
+
+    def reset(self) -> None:
+        for layer in self.layers:
+            layer.length = 0
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: ModelParams):
         super().__init__()
@@ -145,14 +211,19 @@ class CausalSelfAttention(nn.Module):
         self.k_norm = RMSNorm(self.head_dim, affine=False) if cfg.qk_norm else nn.Identity()
         self.rotary = Rotary(self.head_dim, cfg.block_size, cfg.rope_base) if cfg.position == "rope" else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: LayerCache | None = None) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).unbind(dim=2)  # 3 x [B, T, H, D]
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # [B, H, T, D]
         q, k = self.q_norm(q), self.k_norm(k)
+        start = 0 if cache is None else cache.length  # the new tokens' first position
         if self.rotary is not None:
-            q, k = self.rotary(q), self.rotary(k)
-        y = causal_attention(q, k, v, self.dropout if self.training else 0.0)  # [B, H, T, D]
+            q, k = self.rotary(q, start), self.rotary(k, start)
+        if cache is None:
+            y = causal_attention(q, k, v, self.dropout if self.training else 0.0)  # [B, H, T, D]
+        else:
+            k, v = cache.append(k, v)  # [B, H, L, D]: cached positions, then these
+            y = cached_attention(q, k, v)  # [B, H, T, D]
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
 
@@ -191,8 +262,8 @@ class Block(nn.Module):
         self.mlp = MLP(cfg)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.norm1(x)))
+    def forward(self, x: torch.Tensor, cache: LayerCache | None = None) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.norm1(x), cache))
         return x + self.drop(self.mlp(self.norm2(x)))
 
 
@@ -226,20 +297,32 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
-                reduction: str = "mean") -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, reduction: str = "mean",
+                cache: KVCache | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """idx, targets: [B, T] token ids. Returns logits [B, T, vocab_size] (detached when there are
-        targets) and the loss (or None)."""
+        targets) and the loss (or None).
+
+        With a cache (inference, no targets): idx are the tokens after the cached ones, at positions
+        cache.length.. (which must stay below block_size); their keys and values are added to the cache,
+        and the logits are the last position's alone, [B, 1, vocab_size]: all a decoding step needs.
+        """
         B, T = idx.shape
+        if cache is not None and cache.length + T > cache.capacity:
+            raise ValueError(f"the KV cache holds {cache.capacity} positions: {cache.length} + {T} do not fit")
         x = self.wte(idx)  # [B, T, C]
         if self.wpe is not None:
-            x = x + self.wpe(torch.arange(T, device=idx.device))
+            start = 0 if cache is None else cache.length
+            x = x + self.wpe(torch.arange(start, start + T, device=idx.device))
         x = self.drop(x)
-        for block in self.blocks:
-            if self.grad_checkpointing and self.training:
+        for i, block in enumerate(self.blocks):
+            if cache is not None:
+                x = block(x, cache.layers[i])
+            elif self.grad_checkpointing and self.training:
                 x = checkpoint(block, x, use_reentrant=False)  # recompute activations in backward: less memory
             else:
                 x = block(x)
+        if cache is not None:
+            x = x[:, -1:]  # [B, 1, C]: the prefill's other positions need no logits
         x = self.norm_f(x)
         logits = self.lm_head(x)  # [B, T, V]
         if logits.size(-1) != self.vocab_size:
@@ -283,25 +366,6 @@ class GPT(nn.Module):
         fused = device.type in ("cuda", "cpu")
         return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused, foreach=None if fused else True)
 
-    # ------------------------------------------------------------------ sampling
-
-    @torch.no_grad()
-    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int = 0,
-                 generator: torch.Generator | None = None, stop_token: int | None = None) -> torch.Tensor:
-        """Append up to max_new_tokens sampled tokens to idx [B, T]; temperature 0 is greedy."""
-        for _ in range(max_new_tokens):
-            context = idx[:, -self.cfg.block_size:]
-            logits, _ = self(context)
-            logits = logits[:, -1, :].float()  # [B, vocab]
-            if temperature == 0:
-                next_id = logits.argmax(dim=-1, keepdim=True)
-            else:
-                logits = logits / temperature
-                if top_k > 0:
-                    kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
-                    logits = logits.masked_fill(logits < kth, float("-inf"))
-                next_id = torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator)
-            idx = torch.cat((idx, next_id), dim=1)
-            if stop_token is not None and bool((next_id == stop_token).all()):
-                break
-        return idx
+    def new_cache(self) -> KVCache:
+        """An empty KV cache for decoding (see forward and stages/lib/model/decoding.py)."""
+        return KVCache(self.cfg.n_layer, self.cfg.block_size)
