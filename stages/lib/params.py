@@ -297,6 +297,17 @@ class EvalParams:
         _seed(s, self)
 
 
+# --------------------------------------------------------------------------- export
+
+@dataclass
+class ExportParams:
+    """The Hugging Face model folder (stages/export.py)."""
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # of the weights in model.safetensors
+
+    def validate(self, s: str) -> None:
+        pass  # the Literal type is the whole check
+
+
 SECTIONS: dict[str, type] = {
     "merge": MergeParams,
     "clean": CleanParams,
@@ -305,6 +316,7 @@ SECTIONS: dict[str, type] = {
     "model": ModelParams,
     "train": TrainParams,
     "eval": EvalParams,
+    "export": ExportParams,
 }
 
 

@@ -1,0 +1,56 @@
+"""export: the best checkpoint and its tokenizer as a Hugging Face model folder, artifacts/hf/.
+
+    python -m stages.export
+    python -c "from transformers import AutoModelForCausalLM; AutoModelForCausalLM.from_pretrained('artifacts/hf')"
+
+The folder holds config.json, generation_config.json, model.safetensors (no pickle), tokenizer.json and
+tokenizer_config.json (end-of-text as eos). It loads offline with no `trust_remote_code`: the model maps onto
+a built-in transformers architecture that computes exactly what ours does (stages/lib/model/hf_export.py
+says which for each switch); a config none represents exactly is refused before any work.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from stages.lib.atomic import atomic_dir
+from stages.lib.errors import run_stage
+from stages.lib.model.checkpoint import check_tokenizer, load_checkpoint
+from stages.lib.model.hf_export import build_hf_model, choose_architecture
+from stages.lib.params import ExportParams, load_params
+from stages.lib.tokens.hf_tokenizer import check_exportable, save_hf_tokenizer
+from stages.lib.tokens.tokenizer_adapter import load_tokenizer
+
+PARAM_SECTIONS = ["export"]
+CHECKPOINT = Path("artifacts/checkpoints/model.pt")
+TOKENIZER_DIR = Path("artifacts/tokenizer")
+OUT_DIR = Path("artifacts/hf")
+
+
+def export(checkpoint: Path, tokenizer_dir: Path, out_dir: Path, dtype: str) -> str:
+    """Write the Hugging Face folder; returns the transformers architecture used."""
+    model, meta = load_checkpoint(checkpoint, "cpu")
+    target = choose_architecture(model.cfg)  # refuses unrepresentable configs first
+    tok = load_tokenizer(tokenizer_dir)
+    check_tokenizer(meta, tok.fingerprint, tokenizer_dir)
+    check_exportable(tok)
+    hf = build_hf_model(model.state_dict(), model.cfg, tok.vocab_size, tok.eot_id)
+    hf.to(getattr(torch, dtype))
+    hf.generation_config.update(bos_token_id=tok.eot_id, eos_token_id=tok.eot_id, pad_token_id=tok.eot_id,
+                                max_length=model.cfg.block_size)
+    with atomic_dir(out_dir) as tmp:
+        hf.save_pretrained(tmp, safe_serialization=True)
+        save_hf_tokenizer(tokenizer_dir, tmp, model.cfg.block_size)
+    return target.architecture
+
+
+def main() -> None:
+    params: ExportParams = load_params(PARAM_SECTIONS)["export"]
+    architecture = export(CHECKPOINT, TOKENIZER_DIR, OUT_DIR, params.dtype)
+    print(f"export: {OUT_DIR}/ as {architecture} ({params.dtype}); load it with "
+          f"AutoModelForCausalLM.from_pretrained('{OUT_DIR}')")
+
+
+if __name__ == "__main__":
+    run_stage(main)
