@@ -2,7 +2,9 @@
 
 Writes metrics/eval.json (val_loss, val_ppl, val_bpb, and unigram_bpb: the
 bits per byte of a unigram model fitted on the train split, the baseline any
-model must beat) and metrics/samples.md (text generated from eval.prompts).
+model must beat), task_<name>_<metric> for each benchmark task file in
+eval.tasks (stages/lib/evaluation/tasks.py), and metrics/samples.md (text
+generated from eval.prompts).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from stages.lib.errors import UserError, run_stage
 from stages.lib.params import EvalParams, load_params
 from stages.lib.training.runtime import resolve_device, resolve_precision, seed_everything
 from stages.lib.evaluation.scoring import score_model, score_unigram, unigram_log_probs, window_indices
+from stages.lib.evaluation.tasks import Task, load_task, score_task
 from stages.lib.tokens.tokenizer_adapter import Tokenizer, load_tokenizer
 
 PARAM_SECTIONS = ["eval"]
@@ -51,6 +54,24 @@ def heldout_windows(path: Path, tok: Tokenizer, block_size: int) -> TokenWindows
     return TokenWindows([ids], min(block_size, len(ids) - 1), f"eval.heldout file {path}")
 
 
+def task_metrics(model, tok: Tokenizer, task: Task, batch_tokens: int, device: torch.device) -> dict:
+    """task_<name>_<metric> for metrics/eval.json.
+
+    Scored in fp32 whatever eval.precision says: the choices of an item are
+    often close calls, and bf16 would flip some of them against lm-eval's fp32.
+    """
+    result = score_task(model, tok.encode, task, tok.eot_id, model.cfg.block_size, batch_tokens, device,
+                        torch.float32)
+    return {f"task_{task.name}_{key}": value if key == "n" else round(value, 4) for key, value in result.items()}
+
+
+def task_summary(task: Task, metrics: dict) -> str:
+    """One line per task with chance beside the accuracy."""
+    m = {key.removeprefix(f"task_{task.name}_"): value for key, value in metrics.items()}
+    second = f"acc_norm {m['acc_norm']:.4f}" if task.kind == "multiple_choice" else f"bpb {m['bpb']:.4f}"
+    return f"task {task.name} ({task.kind}, {m['n']} items): acc {m['acc']:.4f} (chance {m['chance']:.4f}), {second}"
+
+
 def write_samples(model, tok: Tokenizer, ep: EvalParams, device: torch.device) -> None:
     generator = torch.Generator(device=device).manual_seed(ep.seed)
     parts = ["# Samples", "", f"temperature {ep.temperature}, top_k {ep.top_k}, "
@@ -68,6 +89,7 @@ def main() -> None:
     device = resolve_device(ep.device, "eval.device")
     dtype = resolve_precision(ep.precision, device, "eval.precision")
     heldout = heldout_paths(ep.heldout)  # checked before the long work
+    tasks = [load_task(path) for path in ep.tasks]
     seed_everything(ep.seed)
     model, meta = load_checkpoint(CHECKPOINT, device)
     tok = load_tokenizer(TOKENIZER_DIR)
@@ -95,10 +117,18 @@ def main() -> None:
         metrics[f"heldout_{path.stem}_bpb"] = round(held.bpb, 4)
         metrics[f"heldout_{path.stem}_loss"] = round(held.loss, 4)
 
+    task_lines = []
+    for task in tasks:
+        result = task_metrics(model, tok, task, ep.batch_size * block_size, device)
+        metrics.update(result)
+        task_lines.append(task_summary(task, result))
+
     write_json(METRICS, metrics)
     write_samples(model, tok, ep, device)
     print(f"eval: val_loss {score.loss:.4f}, val_ppl {score.ppl:.2f}, val_bpb {score.bpb:.4f} "
           f"(unigram baseline {unigram.bpb:.4f}) on {score.targets:,} tokens")
+    for line in task_lines:
+        print(line)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""dvc.yaml lists, for each stage, exactly the code it runs and the params sections it reads.
+"""dvc.yaml lists, for each stage, exactly the code it runs and the params sections (or dotted keys) it reads.
 
 That is what makes `dvc exp run -S model.n_layer=2` rerun only train and eval,
 and a change to the trainer leave the tokenizer alone.
@@ -6,11 +6,14 @@ and a change to the trainer leave the tokenizer alone.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 from pathlib import Path
 
 import pytest
 import yaml
+
+from stages.lib.params import SECTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
@@ -53,6 +56,24 @@ def test_code_deps_are_exactly_the_imported_modules(stage):
 def test_params_are_exactly_the_sections_read(stage):
     module = STAGES[stage]["cmd"].split("-m ")[1].split()[0]
     assert sorted(STAGES[stage]["params"]) == sorted(importlib.import_module(module).PARAM_SECTIONS)
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_listed_params_exist(stage):
+    # A stage that reads a few keys of another section lists them dotted (tasks: pack.seed): a typo there
+    # would make DVC track nothing.
+    for key in STAGES[stage]["params"]:
+        section, _, name = key.partition(".")
+        assert section in SECTIONS, key
+        assert not name or name in {f.name for f in dataclasses.fields(SECTIONS[section])}, key
+
+
+def test_eval_task_files_are_eval_deps():
+    # Editing a shipped task file must rerun eval.
+    tasks = yaml.safe_load((ROOT / "params.yaml").read_text())["eval"]["tasks"]
+    deps = [Path(d) for d in STAGES["eval"]["deps"]]
+    for path in map(Path, tasks):
+        assert any(path == d or d in path.parents for d in deps), f"{path} is not among eval's deps"
 
 
 def test_no_stage_imports_another_stage():

@@ -287,6 +287,9 @@ class EvalParams:
     temperature: float = 0.8
     top_k: int = 40
     seed: int = 1337
+    # Benchmark task files (JSONL, multiple choice or cloze), each reported as task_<file stem>_<metric>.
+    tasks: list[str] = field(default_factory=lambda: ["data/tasks/next_passage.jsonl",
+                                                      "data/tasks/last_word.jsonl"])
 
     def validate(self, s: str) -> None:
         _check(self.max_tokens >= 0, f"{s}.max_tokens={self.max_tokens} must be >= 0 (0: all)")
@@ -294,6 +297,30 @@ class EvalParams:
         _check(self.max_new_tokens >= 0, f"{s}.max_new_tokens={self.max_new_tokens} must be >= 0")
         _check(self.temperature >= 0.0, f"{s}.temperature={self.temperature} must be >= 0 (0: greedy)")
         _check(self.top_k >= 0, f"{s}.top_k={self.top_k} must be >= 0 (0: no limit)")
+        _check(all(name.endswith(".jsonl") for name in self.tasks),
+               f"{s}.tasks={self.tasks}: each task file must be a .jsonl file (its stem names the metrics)")
+        stems = [Path(name).stem for name in self.tasks]
+        _check(len(set(stems)) == len(stems),
+               f"{s}.tasks={self.tasks}: two files share a name, so their task_<name>_* metrics would collide")
+        _seed(s, self)
+
+
+# --------------------------------------------------------------------------- tasks
+
+@dataclass
+class TasksParams:
+    """The two benchmark tasks built from the validation documents (stages/tasks.py)."""
+    n_items: int = 300  # items per task (fewer when the validation documents hold fewer)
+    context_lines: int = 6  # non-blank lines of context before the passage or line to predict
+    choice_lines: int = 2  # next_passage: non-blank lines in each choice
+    n_choices: int = 4  # next_passage: the true next passage and n_choices - 1 from elsewhere in the work
+    min_word_chars: int = 4  # last_word: the shortest last word (letters only) a line may end with
+    max_chars: int = 600  # context plus its longest continuation: about 150 tokens, under block_size 256
+    seed: int = 1337
+
+    def validate(self, s: str) -> None:
+        _positive(s, self, "n_items", "context_lines", "choice_lines", "min_word_chars", "max_chars")
+        _check(self.n_choices >= 2, f"{s}.n_choices={self.n_choices} must be >= 2")
         _seed(s, self)
 
 
@@ -317,6 +344,7 @@ SECTIONS: dict[str, type] = {
     "train": TrainParams,
     "eval": EvalParams,
     "export": ExportParams,
+    "tasks": TasksParams,
 }
 
 
