@@ -3,12 +3,18 @@
     python -m stages.generate --prompt "ROMEO:" --max-new-tokens 200 --temperature 0.7 --top-k 40
     python -m stages.generate --prompt-file prompt.txt --top-p 0.9 --repetition-penalty 1.2 --stop "\n\n"
     echo "ROMEO:" | python -m stages.generate --prompt - --num-samples 4
+    python -m stages.generate --chat --system "Answer briefly."      # a chat with the fine-tuned model
 
 The prompt is --prompt TEXT, the file --prompt-file PATH, or stdin with --prompt - (or --prompt-file -);
 stdin is read only when asked for, so a script with an open stdin never hangs. No prompt: a new document.
 Generation stops at the end-of-text token, at any --stop string (the text is cut before it) or after
 --max-new-tokens. One sample is streamed; several (--num-samples) run as one batch and are printed
 one after another when all are done. Sampling goes through stages/lib/model/decoding.py.
+
+--chat reads your messages from stdin, a line each, and streams the model's answers in the chat format
+(stages/lib/tokens/chat.py), keeping the history; an answer ends at <|end|>. When the history outgrows
+the context, the oldest turns are dropped (the --system prompt stays) and a note says so. /exit or
+end of input (Ctrl-D) ends the chat.
 """
 from __future__ import annotations
 
@@ -21,16 +27,22 @@ import torch
 
 from stages.lib.errors import UserError, run_stage
 from stages.lib.model.checkpoint import check_tokenizer, load_checkpoint
-from stages.lib.model.decoding import Sampling, cut_at_stop, generate
-from stages.lib.tokens.tokenizer_adapter import load_tokenizer
+from stages.lib.model.decoding import KEEP_FRACTION, Sampling, cut_at_stop, generate, stream
+from stages.lib.model.gpt import GPT
+from stages.lib.tokens.chat import ChatFormat
+from stages.lib.tokens.tokenizer_adapter import Tokenizer, load_tokenizer
 from stages.lib.training.runtime import resolve_device
 
 REPLACEMENT = "\ufffd"  # what decoding gives for the first bytes of a character whose last bytes are still to come
+CHECKPOINT = "artifacts/checkpoints/model.pt"
+CHAT_CHECKPOINT = "artifacts/checkpoints/sft.pt"  # the fine-tuned model (the sft stage)
+EXIT = "/exit"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Sample text from a trained checkpoint, streamed as it comes.")
-    parser.add_argument("--checkpoint", default="artifacts/checkpoints/model.pt")
+    parser.add_argument("--checkpoint", default=None,
+                        help=f"default: {CHECKPOINT}, or {CHAT_CHECKPOINT} with --chat")
     parser.add_argument("--tokenizer", default="artifacts/tokenizer",
                         help="tokenizer folder the model was trained with")
     source = parser.add_mutually_exclusive_group()
@@ -47,7 +59,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-samples", type=int, default=1, help="samples generated together, as one batch")
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    return parser.parse_args(argv)
+    parser.add_argument("--chat", action="store_true",
+                        help=f"chat: a message per line from stdin, history kept; {EXIT} or Ctrl-D ends it")
+    parser.add_argument("--system", default=None, metavar="TEXT", help="--chat: a system prompt")
+    args = parser.parse_args(argv)
+    if args.checkpoint is None:
+        args.checkpoint = CHAT_CHECKPOINT if args.chat else CHECKPOINT
+    return args
 
 
 def check_args(args: argparse.Namespace) -> Sampling:
@@ -62,6 +80,10 @@ def check_args(args: argparse.Namespace) -> Sampling:
         raise UserError(f"--seed={args.seed} must be in 0 .. 2**32 - 1")
     if "" in args.stop:
         raise UserError("--stop '' is empty: give the text to stop at")
+    if args.chat and (args.prompt is not None or args.prompt_file is not None or args.num_samples != 1):
+        raise UserError("--chat reads its messages from stdin: drop --prompt, --prompt-file and --num-samples")
+    if args.system is not None and not args.chat:
+        raise UserError("--system is for --chat")
     return sampling
 
 
@@ -122,16 +144,83 @@ class TextStream:
             self.written = len(text)
 
 
+# --------------------------------------------------------------------------- chat
+
+def fit_history(messages: list[dict], fmt: ChatFormat, budget: int) -> tuple[list[dict], int]:
+    """The messages whose prompt fits in `budget` tokens, dropping the oldest turns (the system prompt stays),
+    and how many messages were dropped. The last message (the new one) is never dropped."""
+    system = messages[:1] if messages and messages[0]["role"] == "system" else []
+    turns = messages[len(system):]
+    dropped = 0
+    while len(turns) > 1 and len(fmt.encode_prompt(system + turns)) > budget:
+        cut = next((i for i in range(1, len(turns)) if turns[i]["role"] == "user"), len(turns) - 1)
+        turns, dropped = turns[cut:], dropped + cut  # a whole turn: the user message and the answers to it
+    return system + turns, dropped
+
+
+def chat(model: GPT, tok: Tokenizer, args: argparse.Namespace, sampling: Sampling, generator: torch.Generator,
+         stdin: TextIO, out: TextIO, err: TextIO) -> None:
+    """Answer each line of stdin in turn, streaming the answers, with the conversation as context."""
+    fmt = ChatFormat(tok)
+    # The prompt keeps at most what the decoding loop keeps when it cuts the context, so the answer has room.
+    budget = max(1, int(model.cfg.block_size * KEEP_FRACTION))
+    history = [{"role": "system", "content": args.system}] if args.system else []
+    device = next(model.parameters()).device
+    while True:
+        if stdin.isatty():
+            out.write("> ")
+            out.flush()
+        line = stdin.readline()
+        if not line or line.strip() == EXIT:
+            return
+        if not line.strip():
+            continue
+        history, dropped = fit_history(history + [{"role": "user", "content": line.rstrip("\n")}], fmt, budget)
+        prompt = fmt.encode_prompt(history)
+        if dropped:
+            err.write(f"(dropped the {dropped} oldest messages to fit the {model.cfg.block_size}-token context)\n")
+        if len(prompt) > budget:
+            err.write(f"(your message is {len(prompt)} tokens with the template, over the {budget} the "
+                      f"{model.cfg.block_size}-token context leaves: say it shorter)\n")
+            history.pop()
+            continue
+        history.append({"role": "assistant", "content": answer(model, tok, fmt, prompt, args, sampling,
+                                                               generator, device, out)})
+
+
+def answer(model: GPT, tok: Tokenizer, fmt: ChatFormat, prompt: list[int], args: argparse.Namespace,
+           sampling: Sampling, generator: torch.Generator, device: torch.device, out: TextIO) -> str:
+    """Stream the model's answer to `prompt`, up to <|end|> (or end-of-text, or a --stop string); return it."""
+    text_stream = TextStream(tok.decode, args.stop, out, fmt.end_id)
+    ids: list[int] = []
+    for (token,) in stream(model, torch.tensor([prompt], device=device), args.max_new_tokens, sampling,
+                           stop_token=fmt.end_id, stop_strings=args.stop, decode=tok.decode, generator=generator):
+        if token in (fmt.end_id, fmt.eot_id):  # the model may also end the document: that ends its turn too
+            break
+        ids.append(token)
+        text_stream.add(token)
+    text, _ = cut_at_stop(tok.decode(ids), args.stop)
+    text_stream.finish(text)
+    out.write("\n")
+    out.flush()
+    return text
+
+
+# --------------------------------------------------------------------------- main
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     sampling = check_args(args)
-    prompt = read_prompt(args, sys.stdin)
+    prompt = "" if args.chat else read_prompt(args, sys.stdin)
     device = resolve_device(args.device, "--device")
     model, meta = load_checkpoint(args.checkpoint, device)
     tok = load_tokenizer(args.tokenizer)
     check_tokenizer(meta, tok.fingerprint, args.tokenizer)
 
     generator = torch.Generator(device=device).manual_seed(args.seed)
+    if args.chat:
+        chat(model, tok, args, sampling, generator, sys.stdin, sys.stdout, sys.stderr)
+        return
     prompt_ids = tok.encode(prompt) or [tok.eot_id]  # an empty prompt starts a new document
     batch = torch.tensor([prompt_ids] * args.num_samples, device=device)  # [num_samples, T]
     prompt_text = tok.decode(prompt_ids)

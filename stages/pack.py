@@ -26,8 +26,8 @@ from stages.lib.atomic import atomic_dir, write_json
 from stages.lib.data.documents import iter_batches
 from stages.lib.errors import UserError, run_stage
 from stages.lib.params import PackParams, load_params
-from stages.lib.data.sampling import unit_hash
 from stages.lib.data.shards import ShardWriter
+from stages.lib.data.split import is_val
 from stages.lib.tokens.tokenizer_adapter import Tokenizer, load_tokenizer
 
 PARAM_SECTIONS = ["pack"]
@@ -47,7 +47,7 @@ def split_batches(params: PackParams) -> Iterator[dict[str, list[str]]]:
     for record_batch in iter_batches(IN_DIR):
         cols = record_batch.to_pydict()
         for doc_id, text in zip(cols["id"], cols["text"]):
-            split = "val" if unit_hash(params.seed, doc_id) < params.val_fraction else "train"
+            split = "val" if is_val(doc_id, params.seed, params.val_fraction) else "train"
             batch[split].append(text)
             size += len(text)
             if size >= BATCH_CHARS:

@@ -164,8 +164,10 @@ class TokenizerParams:
     kind: TokenizerKind = "bpe"
     vocab_size: int = 8192
     min_frequency: int = 2
-    # The first special token ends every document in the shards.
-    special_tokens: list[str] = field(default_factory=lambda: ["<|endoftext|>"])
+    # The first special token ends every document in the shards. The chat format's role tokens are reserved
+    # from the start (stages/lib/tokens/chat.py), so a pretrained model can be fine-tuned on chats.
+    special_tokens: list[str] = field(
+        default_factory=lambda: ["<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"])
     byte_fallback: bool = True  # SentencePiece: unknown characters become byte tokens, never <unk>
     train_bytes: int = 20_000_000  # how much text (a deterministic sample) the tokenizer learns from
     seed: int = 1337
@@ -324,6 +326,31 @@ class TasksParams:
         _seed(s, self)
 
 
+# --------------------------------------------------------------------------- instructions
+
+INSTRUCTION_KINDS = ("next_line", "missing_word", "first_word", "last_word", "followup", "speaker", "continue")
+
+
+@dataclass
+class InstructionsParams:
+    """The instruction set built from the clean corpus (stages/instructions.py), split as pack splits."""
+    n_train: int = 4000  # conversations from the train documents (fewer when they hold fewer)
+    n_val: int = 300  # conversations from the validation documents
+    kinds: list[str] = field(default_factory=lambda: list(INSTRUCTION_KINDS))  # mixed in equal shares
+    max_chars: int = 500  # of a conversation's contents: about 150 tokens, well under block_size 256
+    system_fraction: float = 0.2  # share of conversations that open with a system prompt
+    seed: int = 1337
+
+    def validate(self, s: str) -> None:
+        _positive(s, self, "n_train", "n_val", "max_chars")
+        unknown = [k for k in self.kinds if k not in INSTRUCTION_KINDS]
+        _check(bool(self.kinds) and not unknown,
+               f"{s}.kinds={self.kinds} must list some of: {', '.join(INSTRUCTION_KINDS)}")
+        _check(len(set(self.kinds)) == len(self.kinds), f"{s}.kinds has duplicates")
+        _check(0.0 <= self.system_fraction <= 1.0, f"{s}.system_fraction={self.system_fraction} must be in [0, 1]")
+        _seed(s, self)
+
+
 # --------------------------------------------------------------------------- export
 
 @dataclass
@@ -344,6 +371,7 @@ SECTIONS: dict[str, type] = {
     "train": TrainParams,
     "eval": EvalParams,
     "export": ExportParams,
+    "instructions": InstructionsParams,
     "tasks": TasksParams,
 }
 

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from stages.lib.errors import UserError
+from stages.lib.tokens.chat import JINJA_TEMPLATE, has_chat_tokens
 from stages.lib.tokens.tokenizer_adapter import (HF_FILE, SP_META_SPACE, SP_PREFIX, SP_STAND_IN, Tokenizer,
                                                  load_tokenizer)
 
@@ -32,7 +33,8 @@ def check_exportable(ours: Tokenizer) -> None:
 
 
 def hf_tokenizer(directory: str | Path):
-    """A transformers fast tokenizer equivalent to the one saved in `directory`, end-of-text as eos/bos/pad."""
+    """A transformers fast tokenizer equivalent to the one saved in `directory`, end-of-text as eos/bos/pad,
+    and the chat format (stages/lib/tokens/chat.py) as chat_template when the tokenizer has the chat tokens."""
     from transformers import PreTrainedTokenizerFast
 
     directory = Path(directory)
@@ -40,9 +42,11 @@ def hf_tokenizer(directory: str | Path):
     check_exportable(ours)
     eot = ours.special_tokens[0]
     backend = _bpe_backend(directory) if ours.kind == "bpe" else _sentencepiece_backend(directory, ours)
+    # With the chat tokens, the chat format goes along: apply_chat_template then gives our ids.
+    chat_template = JINJA_TEMPLATE if has_chat_tokens(ours) else None
     return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=eot, bos_token=eot, pad_token=eot,
                                    additional_special_tokens=ours.special_tokens[1:],
-                                   clean_up_tokenization_spaces=False)
+                                   clean_up_tokenization_spaces=False, chat_template=chat_template)
 
 
 def _bpe_backend(directory: Path):

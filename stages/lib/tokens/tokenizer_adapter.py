@@ -59,6 +59,10 @@ class Tokenizer:
     def encode(self, text: str) -> list[int]:
         return self.encode_batch([text])[0]
 
+    def special_id(self, token: str) -> int | None:
+        """The id of special token `token` (one of special_tokens), None when this tokenizer lacks it."""
+        raise NotImplementedError
+
 
 # --------------------------------------------------------------------------- HF byte-level BPE
 
@@ -104,6 +108,9 @@ class HFByteLevelBPE(Tokenizer):
     def decode(self, ids: Iterable[int]) -> str:
         return self.tok.decode(list(ids), skip_special_tokens=True)
 
+    def special_id(self, token: str) -> int | None:
+        return self.tok.token_to_id(token) if token in self.special_tokens else None
+
     def token_bytes(self) -> np.ndarray:
         byte_of = _byte_decoder()
         special = set(self.special_tokens)
@@ -147,6 +154,10 @@ class SentencePieceTokenizer(Tokenizer):
 
     def decode(self, ids: Iterable[int]) -> str:
         return self.sp.decode([int(i) for i in ids]).replace(SP_STAND_IN, SP_META_SPACE)
+
+    def special_id(self, token: str) -> int | None:
+        i = self.sp.piece_to_id(token)  # the unknown piece's id when there is no such piece
+        return i if token in self.special_tokens and self.sp.is_control(i) else None
 
     def token_bytes(self) -> np.ndarray:
         out = np.zeros(self.vocab_size, dtype=np.int64)
