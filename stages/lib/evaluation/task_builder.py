@@ -28,6 +28,7 @@ _LINE = re.compile(r"[^\n]*\S[^\n]*")  # a non-blank line, with its indentation
 _LAST_WORD = re.compile(r"^(.*\S)(\s+)([^\W\d_]+)([^\w\s]*)$")  # prefix, space, word (letters), punctuation
 CANDIDATES_PER_ITEM = 2  # positions drawn per wanted item: a few fail (no distinct distractors), the rest spare
 DISTRACTOR_TRIES = 50
+Lines = list[tuple[str, str]]  # (separator, line) for each non-blank line of a document
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class BuildSettings:
     seed: int
 
 
-def lines_of(text: str) -> list[tuple[str, str]]:
+def lines_of(text: str) -> Lines:
     """(separator, line) for each non-blank line; the separator is the text since the previous line."""
     units, end = [], 0
     for match in _LINE.finditer(text):
@@ -50,14 +51,14 @@ def lines_of(text: str) -> list[tuple[str, str]]:
     return units
 
 
-def span(units: list[tuple[str, str]], start: int, count: int) -> str:
+def span(units: Lines, start: int, count: int) -> str:
     """`count` lines from `start`, joined by their original separators (no leading separator)."""
     return units[start][1] + "".join(sep + line for sep, line in units[start + 1:start + count])
 
 
 # --------------------------------------------------------------------------- next_passage
 
-def passage_positions(units: list[tuple[str, str]], s: BuildSettings) -> list[int]:
+def passage_positions(units: Lines, s: BuildSettings) -> list[int]:
     """Starts of contexts whose context and true next passage fit in max_chars."""
     c, k = s.context_lines, s.choice_lines
     if len(units) < c + k * s.n_choices:  # too short to hold the distractors too
@@ -66,7 +67,7 @@ def passage_positions(units: list[tuple[str, str]], s: BuildSettings) -> list[in
             if len(span(units, p, c)) + len(units[p + c][0]) + len(span(units, p + c, k)) <= s.max_chars]
 
 
-def passage_item(units: list[tuple[str, str]], p: int, s: BuildSettings, rng: random.Random) -> MultipleChoice | None:
+def passage_item(units: Lines, p: int, s: BuildSettings, rng: random.Random) -> MultipleChoice | None:
     """The item at position p, or None when the document has too few distinct passages that fit."""
     c, k = s.context_lines, s.choice_lines
     context, sep = span(units, p, c), units[p + c][0]
@@ -91,7 +92,7 @@ def passage_item(units: list[tuple[str, str]], p: int, s: BuildSettings, rng: ra
 
 # --------------------------------------------------------------------------- last_word
 
-def word_positions(units: list[tuple[str, str]], s: BuildSettings) -> list[int]:
+def word_positions(units: Lines, s: BuildSettings) -> list[int]:
     """Lines (after context_lines others) ending in a word of min_word_chars letters that fit in max_chars."""
     c = s.context_lines
     positions = []
@@ -103,7 +104,8 @@ def word_positions(units: list[tuple[str, str]], s: BuildSettings) -> list[int]:
     return positions
 
 
-def word_item(units: list[tuple[str, str]], p: int, s: BuildSettings, rng: random.Random) -> Cloze:
+def word_item(units: Lines, p: int, s: BuildSettings, rng: random.Random) -> Cloze:
+    """The item at line p (rng unused: both tasks' builders take the same arguments)."""
     c = s.context_lines
     prefix, space, word, _ = _LAST_WORD.match(units[p][1]).groups()
     return Cloze(span(units, p - c, c) + units[p][0] + prefix, space + word)
@@ -111,8 +113,8 @@ def word_item(units: list[tuple[str, str]], p: int, s: BuildSettings, rng: rando
 
 # --------------------------------------------------------------------------- both tasks
 
-Positions = Callable[[list[tuple[str, str]], BuildSettings], list[int]]
-Builder = Callable[[list[tuple[str, str]], int, BuildSettings, random.Random], "MultipleChoice | Cloze | None"]
+Positions = Callable[[Lines, BuildSettings], list[int]]
+Builder = Callable[[Lines, int, BuildSettings, random.Random], MultipleChoice | Cloze | None]
 TASKS: dict[str, tuple[Positions, Builder]] = {
     "next_passage": (passage_positions, passage_item),
     "last_word": (word_positions, word_item),
