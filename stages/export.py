@@ -1,6 +1,7 @@
 """export: the best checkpoint and its tokenizer as a Hugging Face model folder, artifacts/hf/.
 
-    python -m stages.export
+    python -m stages.export                        # the pretrained model -> artifacts/hf
+    python -m stages.export --checkpoint artifacts/checkpoints/sft.pt --out artifacts/hf-sft   # fine-tuned
     python -c "from transformers import AutoModelForCausalLM; AutoModelForCausalLM.from_pretrained('artifacts/hf')"
 
 The folder holds config.json, generation_config.json, model.safetensors (no pickle), tokenizer.json and
@@ -10,6 +11,7 @@ says which for each switch); a config none represents exactly is refused before 
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import torch
@@ -45,11 +47,20 @@ def export(checkpoint: Path, tokenizer_dir: Path, out_dir: Path, dtype: str) -> 
     return target.architecture
 
 
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Export a checkpoint as a Hugging Face model folder.")
+    parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT)
+    parser.add_argument("--tokenizer", type=Path, default=TOKENIZER_DIR)
+    parser.add_argument("--out", type=Path, default=OUT_DIR)
+    return parser.parse_args()
+
+
 def main() -> None:
+    args = parse_args()
     params: ExportParams = load_params(PARAM_SECTIONS)["export"]
-    architecture = export(CHECKPOINT, TOKENIZER_DIR, OUT_DIR, params.dtype)
-    print(f"export: {OUT_DIR}/ as {architecture} ({params.dtype}); load it with "
-          f"AutoModelForCausalLM.from_pretrained('{OUT_DIR}')")
+    architecture = export(args.checkpoint, args.tokenizer, args.out, params.dtype)
+    print(f"export: {args.out}/ as {architecture} ({params.dtype}); load it with "
+          f"AutoModelForCausalLM.from_pretrained('{args.out}')")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Sharding choices that a two-process run cannot see from outside: which dtype FSDP gathers in."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.distributed as dist
@@ -54,10 +56,10 @@ def test_each_rank_draws_its_own_dropout_masks_after_a_shared_initialisation():
 def test_ranks_that_found_different_resume_states_stop(monkeypatch):
     """On several machines without a shared filesystem only rank 0's machine has the file: the ranks would
     run different steps and hang at their first collective, so they stop with a message instead."""
-    from stages import train
+    from stages.lib.training import trainer
 
     info = distributed.DistInfo(rank=0, world_size=2)
     monkeypatch.setattr(distributed, "gather", lambda value, info: [value, None])
     with pytest.raises(UserError, match=r"step by rank: \[40, None\]"):
-        train.check_same_state({"progress": {"step": 40}}, info)
-    train.check_same_state(None, info)  # all agree: nothing saved
+        trainer.check_same_state({"progress": {"step": 40}}, info, Path(".cache/train/resume.pt"))
+    trainer.check_same_state(None, info, Path(".cache/train/resume.pt"))  # all agree: nothing saved

@@ -275,6 +275,46 @@ class TrainParams:
         _seed(s, self)
 
 
+# --------------------------------------------------------------------------- sft
+
+@dataclass
+class SftParams:
+    """Instruction fine-tuning (stages/sft.py). The schedule is its own; device, precision, compile,
+    determinism, optimizer betas, weight decay, clipping and nproc/strategy come from train.*."""
+    train_files: list[str] = field(default_factory=lambda: ["data/instructions/train.jsonl"])  # chat or Alpaca
+    val_files: list[str] = field(default_factory=lambda: ["data/instructions/val.jsonl"])
+    bad_records: Literal["error", "skip"] = "error"  # also for conversations longer than model.block_size
+    max_steps: int = 300
+    batch_size: int = 16  # conversations per micro-batch (per process), each padded to the longest's length
+    grad_accum_steps: int = 1
+    learning_rate: float = 5.0e-4
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 20
+    schedule: Literal["cosine", "wsd"] = "cosine"
+    decay_fraction: float = 0.2
+    eval_interval: int = 50
+    eval_batches: int = 10
+    eval_items: int = 300  # held-out conversations answered greedily for exact-match accuracy (0: all)
+    max_new_tokens: int = 32  # the longest answer generated for exact match
+    seed: int = 1337
+
+    def validate(self, s: str) -> None:
+        _check(bool(self.train_files) and bool(self.val_files), f"{s}.train_files and {s}.val_files must not be empty")
+        _positive(s, self, "max_steps", "batch_size", "grad_accum_steps", "learning_rate", "eval_interval",
+                  "eval_batches", "max_new_tokens")
+        _check(self.eval_items >= 0, f"{s}.eval_items={self.eval_items} must be >= 0 (0: all)")
+        _check(0.0 <= self.min_lr_ratio <= 1.0, f"{s}.min_lr_ratio={self.min_lr_ratio} must be in [0, 1]")
+        _check(0 <= self.warmup_steps < self.max_steps,
+               f"{s}.warmup_steps={self.warmup_steps} must be >= 0 and < {s}.max_steps={self.max_steps}")
+        _check(0.0 < self.decay_fraction <= 1.0, f"{s}.decay_fraction={self.decay_fraction} must be in (0, 1]")
+        _seed(s, self)
+
+    def training(self, tp: TrainParams) -> TrainParams:
+        """train.* with this section's schedule, batch and steps: what the shared training loop runs."""
+        own = {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainParams) if hasattr(self, f.name)}
+        return dataclasses.replace(tp, **own)
+
+
 # --------------------------------------------------------------------------- eval
 
 @dataclass
@@ -369,6 +409,7 @@ SECTIONS: dict[str, type] = {
     "pack": PackParams,
     "model": ModelParams,
     "train": TrainParams,
+    "sft": SftParams,
     "eval": EvalParams,
     "export": ExportParams,
     "instructions": InstructionsParams,

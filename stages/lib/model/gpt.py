@@ -58,15 +58,24 @@ class CrossEntropy(torch.autograd.Function):
         return grad_logits * grad_losses.unsqueeze(-1).to(grad_logits.dtype), None
 
 
+IGNORE = -1  # a target that is not learned (fine-tuning: prompt tokens and padding): no loss, no gradient
+
+
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Mean, sum or per-token ('none') cross-entropy in fp32; logits [N, V], targets [N]."""
+    """Mean, sum or per-token ('none') cross-entropy in fp32; logits [N, V], targets [N].
+
+    IGNORE targets add nothing to the loss or its gradient, and the mean is over the other targets.
+    """
+    learned = targets != IGNORE  # [N]
+    targets = targets.clamp(min=0)  # any valid id: its loss is zeroed below
     if torch.is_grad_enabled() and logits.requires_grad:
         losses = CrossEntropy.apply(logits, targets)
     else:  # evaluation: no gradient to precompute
         losses = F.cross_entropy(logits.float(), targets, reduction="none")
+    losses = losses * learned  # a zero factor also zeroes the gradient CrossEntropy saved for that row
     if reduction == "none":
         return losses
-    return losses.sum() if reduction == "sum" else losses.mean()
+    return losses.sum() if reduction == "sum" else losses.sum() / learned.sum().clamp(min=1)
 
 
 class RMSNorm(nn.Module):
