@@ -68,7 +68,12 @@ def start_train(project: Path, code: Path = ROOT) -> subprocess.Popen:
 
 def run_train(project: Path, expect_rc: int = 0, code: Path = ROOT) -> str:
     proc = start_train(project, code)
-    out, err = proc.communicate(timeout=300)
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # SIGTERM: the relauncher passes it on to torchrun, so no rank outlives the test
+        proc.communicate(timeout=60)
+        raise
     assert proc.returncode == expect_rc, f"rc {proc.returncode}:\n{out}\n{err[-3000:]}"
     return out + err
 
