@@ -356,7 +356,7 @@ class TasksParams:
     context_lines: int = 6  # non-blank lines of context before the passage or line to predict
     choice_lines: int = 2  # next_passage: non-blank lines in each choice
     n_choices: int = 4  # next_passage: the true next passage and n_choices - 1 from elsewhere in the work
-    min_word_chars: int = 4  # last_word: the shortest last word (letters only) a line may end with
+    min_word_chars: int = 3  # last_word: the shortest last word (letters only) a line may end with
     max_chars: int = 600  # context plus its longest continuation: about 150 tokens, under block_size 256
     seed: int = 1337
 
