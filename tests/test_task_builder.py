@@ -11,7 +11,7 @@ import stages.pack
 import stages.tasks
 from stages.lib.data.documents import Document, DocumentWriter, iter_documents
 from stages.lib.data.split import val_documents
-from stages.lib.evaluation.task_builder import BuildSettings, build_tasks, lines_of, span
+from stages.lib.evaluation.task_builder import BuildSettings, build_tasks, lines_of, span, word_positions
 from stages.lib.evaluation.tasks import Cloze, MultipleChoice, load_task
 from stages.lib.params import PackParams
 
@@ -72,6 +72,16 @@ def test_items_are_verbatim_pieces_of_their_document():
         assert re.fullmatch(r" [A-Za-z]{4,}", item.target)
         # The target ends its line (punctuation aside).
         assert any(re.search(re.escape(item.context + item.target) + r"[.,!]?\n", t) for t in texts)
+        # LAMBADA-style: the passage already holds the word, so it can be predicted from the context.
+        assert re.search(rf"(?<!\w){item.target.strip()}(?!\w)", item.context)
+
+
+def test_last_word_skips_lines_whose_word_the_context_lacks():
+    text = "a zebra ran\nfour five six\nseven eight nine\nthe word zebra\nthe word three\n"
+    units = lines_of(text)
+    settings = BuildSettings(n_items=5, context_lines=3, choice_lines=1, n_choices=2, min_word_chars=4,
+                             max_chars=500, seed=1)
+    assert word_positions(units, settings) == [3]  # "zebra" is in its context, "three" is not in its own
 
 
 def test_the_same_seed_builds_the_same_tasks_and_another_seed_others():
