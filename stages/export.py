@@ -21,6 +21,7 @@ from stages.lib.errors import run_stage
 from stages.lib.model.checkpoint import check_tokenizer, load_checkpoint
 from stages.lib.model.hf_export import build_hf_model, choose_architecture
 from stages.lib.params import ExportParams, load_params
+from stages.lib.tokens.chat import END, has_chat_tokens
 from stages.lib.tokens.hf_tokenizer import check_exportable, save_hf_tokenizer
 from stages.lib.tokens.tokenizer_adapter import load_tokenizer
 
@@ -39,7 +40,9 @@ def export(checkpoint: Path, tokenizer_dir: Path, out_dir: Path, dtype: str) -> 
     check_exportable(tok)
     hf = build_hf_model(model.state_dict(), model.cfg, tok.vocab_size, tok.eot_id)
     hf.to(getattr(torch, dtype))
-    hf.generation_config.update(bos_token_id=tok.eot_id, eos_token_id=tok.eot_id, pad_token_id=tok.eot_id,
+    # A chat model ends its answer with <|end|>: generate() stops there too, not only at end-of-text.
+    eos = [tok.eot_id, tok.special_id(END)] if has_chat_tokens(tok) else tok.eot_id
+    hf.generation_config.update(bos_token_id=tok.eot_id, eos_token_id=eos, pad_token_id=tok.eot_id,
                                 max_length=model.cfg.block_size)
     with atomic_dir(out_dir) as tmp:
         hf.save_pretrained(tmp, safe_serialization=True)

@@ -190,3 +190,17 @@ def test_export_refuses_a_tokenizer_the_checkpoint_was_not_trained_with(exported
     with pytest.raises(UserError, match="tokenizer"):
         export(root / "model.pt", tmp_path / "other", tmp_path / "out", "float32")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_chat_model_stops_generate_at_end_of_turn(corpus, tmp_path):
+    from stages.lib.params import TokenizerParams
+    train, _ = corpus
+    tok = train_tokenizer((t[:50_000] for t in train[:3]), tmp_path / "tok", "bpe", VOCAB + 40, 2,
+                          TokenizerParams().special_tokens, True, 1337)
+    model = GPT(ModelParams(**TINY), tok.vocab_size)
+    save_checkpoint(tmp_path / "model.pt", model, tok.fingerprint, step=1, val_loss=1.0)
+    export(tmp_path / "model.pt", tmp_path / "tok", tmp_path / "hf", "float32")
+    generation = json.loads((tmp_path / "hf" / "generation_config.json").read_text())
+    assert generation["eos_token_id"] == [tok.eot_id, tok.special_id("<|end|>")]
+    assert "chat_template" in json.loads((tmp_path / "hf" / "tokenizer_config.json").read_text()) or \
+        (tmp_path / "hf" / "chat_template.jinja").exists()
