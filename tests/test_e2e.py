@@ -31,7 +31,13 @@ TINY = {
     "train": {"max_steps": 40, "batch_size": 8, "warmup_steps": 5, "eval_interval": 20, "eval_batches": 2,
               "compile": False},
     "eval": {"max_tokens": 4000, "max_new_tokens": 20, "prompts": ["HAMLET."]},
+    # contexts and continuations that fit block_size 64
+    "tasks": {"n_items": 40, "context_lines": 2, "choice_lines": 1, "max_chars": 100},
+    "instructions": {"n_train": 200, "n_val": 20, "max_chars": 80},
+    "sft": {"max_steps": 10, "batch_size": 4, "warmup_steps": 2, "eval_interval": 5, "eval_batches": 2,
+            "eval_items": 10, "max_new_tokens": 8, "bad_records": "skip"},
 }
+AFTER_TRAIN = {"train", "eval", "sft", "export", "export_sft"}
 
 
 def deep_update(base: dict, extra: dict) -> dict:
@@ -78,7 +84,7 @@ def project(tmp_path_factory) -> Path:
     run(["git", "add", "-A"], work)
     run(["git", "commit", "-qm", "init"], work)
     repro = run([sys.executable, "-m", "dvc", "repro"], work)
-    assert stages_that_ran(repro.stdout) == {"merge", "clean", "tokenizer", "pack", "train", "eval"}
+    assert stages_that_ran(repro.stdout) == {"merge", "clean", "tokenizer", "pack", "tasks", "instructions"} | AFTER_TRAIN
     run(["git", "add", "-A"], work)
     run(["git", "commit", "-qm", "first run"], work)
     return work
@@ -109,6 +115,11 @@ def test_outputs_and_metrics_are_sane(project):
     train = read_json(project / "metrics/train.json")
     assert train["tokens_per_sec"] > 0 and train["best_val_loss"] < math.log(512)
     assert "HAMLET." in (project / "metrics/samples.md").read_text()
+    assert {"task_next_passage_acc", "task_last_word_acc"} <= set(ev)
+    sft = read_json(project / "metrics/sft.json")
+    assert sft["sft_val_loss"] < sft["pretrained_val_loss"]
+    for folder in ("artifacts/hf", "artifacts/hf-sft"):
+        assert (project / folder / "model.safetensors").is_file() and (project / folder / "tokenizer.json").is_file()
 
 
 def test_second_repro_runs_nothing(project):
@@ -125,14 +136,16 @@ def test_metrics_show_reports_eval_metrics(project):
         assert name in flat
 
 
-def test_model_param_reruns_only_train_and_eval(project):
+def test_model_param_reruns_only_what_follows_train(project):
     out = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "model.n_layer=1"], project)
-    assert stages_that_ran(out.stdout) == {"train", "eval"}
+    assert stages_that_ran(out.stdout) == AFTER_TRAIN
 
 
 def test_block_size_does_not_retokenize(project):
-    out = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "model.block_size=32"], project)
-    assert stages_that_ran(out.stdout) == {"train", "eval"}
+    # Some tasks' continuations are longer than 48 tokens: eval scores none here.
+    out = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "model.block_size=48", "-S", "eval.tasks=[]"],
+              project)
+    assert stages_that_ran(out.stdout) == AFTER_TRAIN
 
 
 def test_generate_continues_a_prompt(project):
