@@ -228,10 +228,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.num_samples == 1:
         sys.stdout.write(prompt_text)
         sys.stdout.flush()
-        stream = TextStream(tok.decode, args.stop, sys.stdout, tok.eot_id)
-        out = generate(model, batch, args.max_new_tokens, sampling, on_step=lambda step: stream.add(step[0]),
+        text_stream = TextStream(tok.decode, args.stop, sys.stdout, tok.eot_id)
+        out = generate(model, batch, args.max_new_tokens, sampling, on_step=lambda step: text_stream.add(step[0]),
                        **options)
-        stream.finish(out.texts[0])
+        text_stream.finish(out.texts[0])
         print()
         return
     out = generate(model, batch, args.max_new_tokens, sampling, **options)

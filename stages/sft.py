@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import re
 from collections import Counter
@@ -50,21 +49,6 @@ class Conversations:
     kinds: list[str]  # a record's "kind" field (the shipped set has one per instruction kind), else "all"
 
 
-def record_kinds(path: Path) -> dict[int, str]:
-    """Record number -> its "kind" field, for .jsonl files (extra fields are allowed in the chat format)."""
-    if path.suffix != ".jsonl":
-        return {}
-    kinds = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        try:
-            kind = json.loads(line).get("kind") if line.strip() else None
-        except (json.JSONDecodeError, AttributeError):
-            kind = None
-        if isinstance(kind, str):
-            kinds[number] = kind
-    return kinds
-
-
 def read_conversations(files: list[str], chat: ChatFormat, block_size: int, bad_records: str,
                        key: str) -> Conversations:
     """Every conversation of the files, encoded; one longer than the context is bad (an error, or skipped)."""
@@ -72,7 +56,7 @@ def read_conversations(files: list[str], chat: ChatFormat, block_size: int, bad_
     for name in files:
         path = Path(name)
         records, counts = load_records(path, bad_records)
-        skipped, kinds = Counter(counts["skipped"]), record_kinds(path)
+        skipped = Counter(counts["skipped"])
         for record in records:
             ids, learned = chat.encode_conversation(record.messages)
             if len(ids) > block_size + 1:
@@ -82,7 +66,7 @@ def read_conversations(files: list[str], chat: ChatFormat, block_size: int, bad_
                 continue
             out.messages.append(record.messages)
             out.encoded.append((ids, learned))
-            out.kinds.append(kinds.get(record.number, "all"))
+            out.kinds.append(record.kind or "all")
         if skipped:
             print(f"sft: {path}: skipped {sum(skipped.values())} records ({dict(skipped)})")
     if not out.encoded:

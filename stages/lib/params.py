@@ -300,14 +300,10 @@ class SftParams:
 
     def validate(self, s: str) -> None:
         _check(bool(self.train_files) and bool(self.val_files), f"{s}.train_files and {s}.val_files must not be empty")
-        _positive(s, self, "max_steps", "batch_size", "grad_accum_steps", "learning_rate", "eval_interval",
-                  "eval_batches", "max_new_tokens")
+        _positive(s, self, "max_new_tokens")
         _check(self.eval_items >= 0, f"{s}.eval_items={self.eval_items} must be >= 0 (0: all)")
-        _check(0.0 <= self.min_lr_ratio <= 1.0, f"{s}.min_lr_ratio={self.min_lr_ratio} must be in [0, 1]")
-        _check(0 <= self.warmup_steps < self.max_steps,
-               f"{s}.warmup_steps={self.warmup_steps} must be >= 0 and < {s}.max_steps={self.max_steps}")
-        _check(0.0 < self.decay_fraction <= 1.0, f"{s}.decay_fraction={self.decay_fraction} must be in (0, 1]")
-        _seed(s, self)
+        # The schedule, batch and seed: train's own checks, naming this section's keys.
+        self.training(TrainParams()).validate(s)
 
     def training(self, tp: TrainParams) -> TrainParams:
         """train.* with this section's schedule, batch and steps: what the shared training loop runs."""

@@ -20,7 +20,6 @@ document, the second builds the items at positions drawn from those counts with 
 """
 from __future__ import annotations
 
-import bisect
 import random
 import re
 from collections import Counter
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 from stages.lib.data.documents import Document
+from stages.lib.data.draws import draw_positions
 from stages.lib.params import INSTRUCTION_KINDS
 
 KINDS = INSTRUCTION_KINDS  # (the params validate instructions.kinds against them)
@@ -228,15 +228,9 @@ def build_split(documents: Callable[[], Iterable[Document]], n: int, split: str,
         for kind in s.kinds:
             counts[kind].append(len(parsed.positions(kind)))
 
-    wanted: dict[str, dict[int, list[tuple[int, int]]]] = {}  # kind -> document -> [(rank, position index)]
-    for kind, k_items in shares(n, s.kinds).items():
-        offsets = _cumulative(counts[kind])
-        rng = random.Random(f"{s.seed}:{split}:{kind}")
-        draws = rng.sample(range(offsets[-1]), min(offsets[-1], k_items * CANDIDATES_PER_ITEM))
-        wanted[kind] = {}
-        for rank, g in enumerate(draws):
-            d = bisect.bisect_right(offsets, g) - 1
-            wanted[kind].setdefault(d, []).append((rank, g - offsets[d]))
+    wanted = {kind: draw_positions(counts[kind], k_items * CANDIDATES_PER_ITEM,  # kind -> document -> draws
+                                   random.Random(f"{s.seed}:{split}:{kind}"))
+              for kind, k_items in shares(n, s.kinds).items()}
 
     built: dict[str, list[tuple[int, dict]]] = {kind: [] for kind in s.kinds}
     for d, doc in enumerate(documents()):
@@ -256,9 +250,3 @@ def build_split(documents: Callable[[], Iterable[Document]], n: int, split: str,
     random.Random(f"{s.seed}:{split}:order").shuffle(records)  # kinds mixed, not in blocks
     return records
 
-
-def _cumulative(counts: list[int]) -> list[int]:
-    offsets = [0]
-    for c in counts:
-        offsets.append(offsets[-1] + c)
-    return offsets

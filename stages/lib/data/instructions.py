@@ -35,6 +35,7 @@ class Record:
     """A conversation and where it came from: its line in a .jsonl file, its position (from 1) in a .json list."""
     number: int
     messages: Messages
+    kind: str | None = None  # the record's optional "kind" field (the shipped set names each instruction's kind)
 
 
 class BadRecord(ValueError):
@@ -60,7 +61,8 @@ def load_records(path: Path, bad_records: str) -> tuple[list[Record], dict]:
     for number, raw in _raw_records(path):
         read += 1
         try:
-            records.append(Record(number, to_messages(raw)))
+            kind = raw.get("kind") if isinstance(raw, dict) else None
+            records.append(Record(number, to_messages(raw), kind if isinstance(kind, str) else None))
         except BadRecord as err:
             reject(path, number, err, bad_records, skipped)
     counts = {"read": read, "kept": len(records), "skipped": dict(sorted(skipped.items()))}

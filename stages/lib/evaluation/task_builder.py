@@ -15,13 +15,13 @@ positions drawn from those counts with a seeded generator.
 """
 from __future__ import annotations
 
-import bisect
 import random
 import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from stages.lib.data.documents import Document
+from stages.lib.data.draws import draw_positions
 from stages.lib.evaluation.tasks import Cloze, MultipleChoice
 
 _LINE = re.compile(r"[^\n]*\S[^\n]*")  # a non-blank line, with its indentation
@@ -140,15 +140,9 @@ def build_tasks(documents: Callable[[], Iterable[Document]], s: BuildSettings) -
         for name, (positions, _) in TASKS.items():
             counts[name].append(len(positions(units, s)))
 
-    wanted = {}  # task -> document index -> [(rank, position index within the document)]
-    for name in TASKS:
-        offsets = _cumulative(counts[name])
-        rng = random.Random(f"{s.seed}:{name}")
-        draws = rng.sample(range(offsets[-1]), min(offsets[-1], s.n_items * CANDIDATES_PER_ITEM))
-        wanted[name] = {}
-        for rank, g in enumerate(draws):
-            d = bisect.bisect_right(offsets, g) - 1
-            wanted[name].setdefault(d, []).append((rank, g - offsets[d]))
+    # task -> document index -> [(rank, position index within the document)]
+    wanted = {name: draw_positions(counts[name], s.n_items * CANDIDATES_PER_ITEM, random.Random(f"{s.seed}:{name}"))
+              for name in TASKS}
 
     built = {name: [] for name in TASKS}  # (rank, item)
     for d, doc in enumerate(documents()):
@@ -163,9 +157,3 @@ def build_tasks(documents: Callable[[], Iterable[Document]], s: BuildSettings) -
                     built[name].append((rank, item))
     return {name: [item for _, item in sorted(built[name], key=lambda r: r[0])[:s.n_items]] for name in TASKS}
 
-
-def _cumulative(counts: list[int]) -> list[int]:
-    offsets = [0]
-    for n in counts:
-        offsets.append(offsets[-1] + n)
-    return offsets

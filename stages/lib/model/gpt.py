@@ -236,17 +236,19 @@ class CausalSelfAttention(nn.Module):
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
 
+def mlp_hidden(cfg: ModelParams) -> int:
+    """The MLP's hidden width (per half for swiglu)."""
+    hidden = int(cfg.mlp_ratio * cfg.n_embd)
+    # 2/3 of the width keeps a gated MLP's parameters equal to a plain MLP's of the same ratio.
+    return padded_vocab(int(2 * hidden / 3)) if cfg.mlp == "swiglu" else hidden
+
+
 class MLP(nn.Module):
     def __init__(self, cfg: ModelParams):
         super().__init__()
         self.kind = cfg.mlp
-        hidden = int(cfg.mlp_ratio * cfg.n_embd)
-        if cfg.mlp == "swiglu":
-            # 2/3 of the width keeps parameters equal to a plain MLP of the same ratio.
-            hidden = padded_vocab(int(2 * hidden / 3))
-            self.fc = nn.Linear(cfg.n_embd, 2 * hidden, bias=cfg.bias)
-        else:
-            self.fc = nn.Linear(cfg.n_embd, hidden, bias=cfg.bias)
+        hidden = mlp_hidden(cfg)
+        self.fc = nn.Linear(cfg.n_embd, 2 * hidden if cfg.mlp == "swiglu" else hidden, bias=cfg.bias)
         self.proj = nn.Linear(hidden, cfg.n_embd, bias=cfg.bias)
         self.proj.zero_init = True
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from stages.lib.errors import UserError
+from stages.lib.model.gpt import mlp_hidden
 from stages.lib.params import ModelParams
 
 # transformers names for our activations: F.gelu(approximate="tanh") is gelu_pytorch_tanh (same kernel).
@@ -79,7 +80,7 @@ def hf_config(cfg: ModelParams, vocab_size: int, target: Target, eot_id: int):
             "gpt2", n_embd=cfg.n_embd, n_layer=cfg.n_layer, n_head=cfg.n_head, n_positions=cfg.block_size,
             n_inner=int(cfg.mlp_ratio * cfg.n_embd), activation_function=ACTIVATIONS[cfg.mlp],
             layer_norm_epsilon=LN_EPS, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **tokens)
-    hidden = _mlp_hidden(cfg)
+    hidden = mlp_hidden(cfg)
     common = dict(
         hidden_size=cfg.n_embd, num_hidden_layers=cfg.n_layer, num_attention_heads=cfg.n_head,
         num_key_value_heads=cfg.n_head, head_dim=cfg.n_embd // cfg.n_head, intermediate_size=hidden,
@@ -92,12 +93,6 @@ def hf_config(cfg: ModelParams, vocab_size: int, target: Target, eot_id: int):
     if target.model_type in ("llama", "arcee"):
         common.update(attention_bias=cfg.bias, mlp_bias=cfg.bias)
     return AutoConfig.for_model(target.model_type, **common)
-
-
-def _mlp_hidden(cfg: ModelParams) -> int:
-    from stages.lib.model.gpt import MLP
-
-    return MLP(cfg).proj.in_features
 
 
 def hf_state_dict(state: dict[str, torch.Tensor], cfg: ModelParams, vocab_size: int,
