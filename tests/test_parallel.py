@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,45 @@ def test_a_killed_worker_raises_a_user_error_instead_of_hanging(project_root):
     assert child.returncode == 0, output
     assert "error: one of the 2 worker processes died" in output
     assert "out of memory" in output and "workers" in output
+
+
+def report_pid_then_sleep(x: int) -> int:
+    """Prints the worker's pid, then works long enough for the parent to be killed."""
+    import time
+    print(f"worker {os.getpid()}", flush=True)
+    time.sleep(60)
+    return x
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has already exited
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_die_when_the_stage_is_killed(project_root):
+    # kill -9 of the stage process runs no cleanup: the workers must still go, not wait on the pool forever.
+    script = textwrap.dedent("""
+        from stages.lib.data.parallel import ordered_map
+        from test_parallel import report_pid_then_sleep
+        list(ordered_map(report_pid_then_sleep, range(4), workers=2))
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(project_root), str(TESTS)])}
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=project_root, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        workers = [int(child.stdout.readline().split()[1]) for _ in range(2)]
+        child.kill()
+        child.wait()
+        deadline = time.monotonic() + 10
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(map(_alive, workers)), f"workers {workers} outlived their killed parent"
+    finally:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -8,8 +8,13 @@ the worker count.
 from __future__ import annotations
 
 import collections
+import ctypes
 import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator, TypeVar
@@ -18,6 +23,34 @@ from stages.lib.errors import UserError
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PARENT_POLL_SECONDS = 1.0
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this worker when the stage process dies, even by SIGKILL.
+
+    A pool's workers wait on a pipe that a killed parent never closes for them,
+    so they would hang forever. On Linux the kernel sends SIGKILL when the parent
+    exits (prctl PR_SET_PDEATHSIG); elsewhere a daemon thread watches the parent
+    id change (the orphan is adopted by another process).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
 
 
 def resolve_workers(workers: int) -> int:
@@ -45,7 +78,8 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, max_pend
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     # Not multiprocessing.Pool: it replaces a dead worker but loses its task, so .get() waits forever.
     # A ProcessPoolExecutor fails every pending future with BrokenProcessPool instead.
-    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context(method))
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context(method),
+                               initializer=_die_with_parent, initargs=(os.getpid(),))
     try:
         pending: collections.deque = collections.deque()
         for item in items:
