@@ -20,7 +20,7 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-from stages.lib.atomic import atomic_dir, remove_leftovers, write_json, write_text
+from stages.lib.atomic import atomic_dir, remove_leftovers, scratch_prefix, write_json, write_text
 from stages.lib.data.cleaning import DocResult, DocumentCleaner
 from stages.lib.data.documents import Document, DocumentWriter, iter_batches, iter_tables
 from stages.lib.errors import UserError, run_stage
@@ -156,7 +156,7 @@ def main() -> None:
     line_counts = LineFrequency(lines.unit, lines.min_chars) if lines.enabled else None
 
     remove_leftovers(PASS1_DIR)  # a killed run's scratch copy of the corpus
-    with atomic_dir(OUT_DIR) as out_dir, tempfile.TemporaryDirectory(prefix=f".{PASS1_DIR.name}.", suffix=".tmp",
+    with atomic_dir(OUT_DIR) as out_dir, tempfile.TemporaryDirectory(prefix=scratch_prefix(PASS1_DIR), suffix=".tmp",
                                                                       dir=PASS1_DIR.parent) as pass1_dir:
         # Pass 1: per-document work in parallel, dedupe decisions in order.
         batches = read_batches(IN_DIR)

@@ -7,7 +7,8 @@ import stat
 
 import pytest
 
-from stages.lib.atomic import atomic_dir, atomic_path, write_json
+from stages import tidy
+from stages.lib.atomic import LEFTOVER, atomic_dir, atomic_path, sweep_leftovers, write_json
 
 
 class Boom(Exception):
@@ -151,3 +152,43 @@ def test_a_failed_final_rename_puts_the_old_dir_back(tmp_path, monkeypatch):
             (tmp / "new.txt").write_text("new")
     assert (target / "old.txt").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_temporary_names_carry_the_writer_pid(tmp_path):
+    target = tmp_path / "out.bin"
+    with atomic_path(target) as tmp:
+        assert LEFTOVER.match(tmp.name) and LEFTOVER.match(tmp.name).group(1) == str(os.getpid())
+        tmp.write_bytes(b"x")
+    with atomic_dir(tmp_path / "folder") as tmp_dir:
+        assert LEFTOVER.match(tmp_dir.name).group(1) == str(os.getpid())
+
+
+def test_sweep_removes_only_a_dead_writers_leftovers(tmp_path):
+    dead = tmp_path / ".clean.999999999.ab_cd12.tmp"  # above any pid_max: that process cannot exist
+    (dead / "part").mkdir(parents=True)
+    (dead / "part/0.parquet").write_bytes(b"partial")
+    dead_file = tmp_path / ".model.pt.999999999.xyz.old"
+    dead_file.write_bytes(b"old")
+    alive = tmp_path / f".pack.{os.getpid()}.qwerty.tmp"  # a stage writing right now
+    alive.mkdir()
+    keep = [tmp_path / "model.pt", tmp_path / ".notes.tmp", tmp_path / ".hidden"]
+    for path in keep:
+        path.write_text("mine")
+    removed = sweep_leftovers([tmp_path])
+    assert sorted(removed) == sorted([dead, dead_file])
+    assert not dead.exists() and not dead_file.exists()
+    assert alive.is_dir() and all(path.exists() for path in keep)
+
+
+def test_tidy_sweeps_the_folders_of_the_pipeline_outputs(tmp_path, monkeypatch):
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  a:\n    cmd: x\n    outs: [data/interim/clean]\n    metrics:\n      - metrics/a.json:\n"
+        "          cache: false\n")
+    for folder in ("data/interim", "metrics", "data/raw"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / ".x.999999999.abc.tmp").write_text("partial")
+    monkeypatch.chdir(tmp_path)
+    tidy.main()
+    assert not (tmp_path / "data/interim/.x.999999999.abc.tmp").exists()
+    assert not (tmp_path / "metrics/.x.999999999.abc.tmp").exists()
+    assert (tmp_path / "data/raw/.x.999999999.abc.tmp").exists()  # the user's files are not ours to touch

@@ -55,14 +55,14 @@ def test_code_deps_are_exactly_the_imported_modules(stage):
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_params_are_exactly_the_sections_read(stage):
     module = STAGES[stage]["cmd"].split("-m ")[1].split()[0]
-    assert sorted(STAGES[stage]["params"]) == sorted(importlib.import_module(module).PARAM_SECTIONS)
+    assert sorted(STAGES[stage].get("params", [])) == sorted(importlib.import_module(module).PARAM_SECTIONS)
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_listed_params_exist(stage):
     # A stage that reads a few keys of another section lists them dotted (tasks: pack.seed): a typo there
     # would make DVC track nothing.
-    for key in STAGES[stage]["params"]:
+    for key in STAGES[stage].get("params", []):
         section, _, name = key.partition(".")
         assert section in SECTIONS, key
         assert not name or name in {f.name for f in dataclasses.fields(SECTIONS[section])}, key
@@ -86,4 +86,4 @@ def test_no_stage_imports_another_stage():
 def test_model_params_do_not_reach_data_stages():
     # model.block_size belongs to the model: the shards hold a stream, so pack must not read it.
     for stage in ("merge", "clean", "tokenizer", "pack"):
-        assert "model" not in STAGES[stage]["params"]
+        assert "model" not in STAGES[stage].get("params", [])
