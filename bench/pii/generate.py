@@ -202,19 +202,23 @@ class Gen:
             lambda: f"https://hooks.zapier.com/hooks/catch/{self.r.randint(10**6, 10**7)}/{self.rand(6, string.ascii_lowercase + string.digits)}/",
         ])()
 
-    def url_credentials(self) -> tuple[str, str, str]:
-        """(before, password, after) of a URL with credentials."""
+    def url_credentials(self, d: Doc) -> Doc:
+        """A URL with a user and password in it; the password is the secret, an IP host is labelled too."""
         scheme = self.r.choice(["postgres", "postgresql", "mysql", "mongodb+srv", "redis", "amqp", "https", "ftp"])
-        host = self.r.choice([self.en.domain_name(), f"db-{self.r.randint(1, 9)}.internal", self.f.ipv4_private()])
         password = self.r.choice([self.rand(16), self.f.password(length=14, special_chars=False), self.en.word() + str(self.r.randint(10, 99))])
-        return f"{scheme}://{self.user()}:", password, f"@{host}:{self.r.randint(1000, 9999)}/{self.en.word()}"
+        d.add(f"{scheme}://{self.user()}:").pii("secret", password).add("@")
+        if self.r.random() < 0.3:
+            d.pii("ipv4", self.f.ipv4_private())
+        else:
+            d.add(self.r.choice([self.en.domain_name(), f"db-{self.r.randint(1, 9)}.internal"]))
+        return d.add(f":{self.r.randint(1000, 9999)}/{self.en.word()}")
 
     # ---------------------------------------------------------------- look-alikes
 
     def version4(self) -> tuple[str, str]:
         v = ".".join(str(self.r.randint(0, 255)) for _ in range(4))
         return self.pick([("version ", v), ("==", v), ("Version: ", v), ("build ", v), ("firmware ", v),
-                          ("v", v), ("release ", v), ("@", v), ("Chrome/", v), ("rv:", v)])
+                          ("v", v), ("release ", v), (">=", v), ("Chrome/", v), ("rv:", v)])
 
     def oid(self) -> str:
         return self.r.choice(["1.3.6.1.4.1." + str(self.r.randint(1, 60000)),
@@ -266,8 +270,8 @@ def mail_header(g: Gen) -> Doc:
     d.add("Received: from ", g.f.hostname(), " ([").pii("ipv4", g.ipv4()).add("]) by mx.", g.en.domain_name(),
           " with ESMTPS id ", g.rand(12), "\n")
     d.add("Date: ").neg("date", g.f.date("%d %b %Y")).add(" ").neg("time", g.f.time()).add(" +0000\n")
-    d.add(g.pick(["X-Mailer: Microsoft Outlook 16.0 build ", "User-Agent: Mozilla Thunderbird ",
-                  "X-Mailer: Apple Mail (", "X-Mailer: PHPMailer "]))
+    d.add(g.pick(["X-Mailer: Microsoft Outlook 16.0 build ", "User-Agent: Mozilla Thunderbird version ",
+                  "X-Mailer: Apple Mail (build ", "X-Mailer: PHPMailer ver. "]))
     d.neg("version4", ".".join(str(g.r.randint(0, 255)) for _ in range(4))).add("\n")
     d.add("X-Originating-IP: [").pii("ipv4", g.ipv4()).add("]\n")
     d.add("Subject: ", g.en.sentence(), "\n\n", g.en.paragraph(), "\n")
@@ -296,7 +300,7 @@ def log_lines(g: Gen) -> Doc:
     d.pii(*(("ipv6", g.ipv6()) if g.r.random() < 0.5 else ("ipv4", g.ipv4())))
     d.add(" port ", str(g.r.randint(1024, 65535)), " ssh2\n")
     ts(); d.add("DEBUG http: GET /v1/orders?page=2&", g.pick(["token=", "access_token=", "api_key=", "auth="])).pii("secret", g.token()).add(" 200 ", str(g.r.randint(3, 900)), "ms\n")
-    ts(); d.add(g.pick(["WARN  client version ", "WARN  agent ", "INFO  upgraded to version ", "WARN  plugin==", "INFO  sdk version: "]))
+    ts(); d.add(g.pick(["WARN  client version ", "WARN  agent version ", "INFO  upgraded to version ", "WARN  plugin==", "INFO  sdk version: "]))
     d.neg("version4", ".".join(str(g.r.randint(0, 255)) for _ in range(4))).add(" is deprecated\n")
     ts(); d.add("ERROR billing: card declined card=").pii("credit_card", g.card()).add(" order=").neg("order_no", g.order_no()).add("\n")
     if g.r.random() < 0.5:
@@ -307,8 +311,7 @@ def log_lines(g: Gen) -> Doc:
 
 
 def _url_creds(g: Gen, d: Doc) -> Doc:
-    before, password, after = g.url_credentials()
-    return d.add(before).pii("secret", password).add(after)
+    return g.url_credentials(d)
 
 
 def env_file(g: Gen) -> Doc:
@@ -392,7 +395,7 @@ def git_log(g: Gen) -> Doc:
     for _ in range(2):
         d.add("commit ").neg("hash", g.f.sha1()).add("\nAuthor: ", g.name(), " <").pii("email", g.email()).add(">\n")
         d.add("Date:   ").neg("date", g.f.date("%a %b %d %Y")).add(" ").neg("time", g.f.time()).add("\n\n    ")
-        d.add(g.pick(["Bump requests from ", "Update dependency to ", "Pin library to ", "Release "]))
+        d.add(g.pick(["Bump requests to version ", "Update dependency to v", "Pin library==", "Release ", "Upgrade sdk to version "]))
         d.neg("version4", ".".join(str(g.r.randint(0, 255)) for _ in range(4))).add(" (").neg("hash", g.f.sha1()[:7]).add(")\n\n")
     return d
 
@@ -401,7 +404,7 @@ def forum_post(g: Gen) -> Doc:
     d = Doc().add(g.pick(["Hi all, ", "Hello everyone! ", "Quick question: ", "Update: "]), g.en.sentence(), " ")
     d.add(g.pick(["You can reach me at ", "Mail me at ", "Contact me: ", "Write to "])).pii("email", g.obfuscated_email()).add(" or ")
     d.add(g.pick(["call ", "ring ", "text me on ", "phone "])).pii("phone", g.phone()).add(". ")
-    d.add(g.pick(["After upgrading to version ", "Since I installed ", "With driver version ", "On firmware "]))
+    d.add(g.pick(["After upgrading to version ", "Since I installed version ", "With driver version ", "On firmware "]))
     d.neg("version4", ".".join(str(g.r.randint(0, 255)) for _ in range(4))).add(" the sync stops at ").neg("time", g.f.time("%H:%M")).add(". ")
     d.add("See pages ").neg("page_range", f"{(a := g.r.randint(10, 900))}-{a + g.r.randint(2, 30)}").add(" of ISBN ").neg("isbn", g.isbn()).add(". ")
     d.add(g.pick(["My order ", "Ticket ", "Order no. ", "Case "])).neg("order_no", g.order_no()).add(" was charged to ")

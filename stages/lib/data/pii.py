@@ -25,6 +25,8 @@ import bisect
 import re
 from typing import Iterator
 
+import phonenumbers
+
 PLACEHOLDERS: dict[str, str] = {
     "email": "<EMAIL>",
     "phone": "<PHONE>",
@@ -83,44 +85,138 @@ def _digit_runs(text: str) -> list[Span]:
 
 
 def _in_runs(pattern: re.Pattern, text: str, runs: list[Span]) -> Iterator[re.Match]:
-    """Matches of `pattern` inside each long digit run, with one character of context each side.
+    """Matches of `pattern` inside each long digit run, with a little context each side.
 
-    The character before takes a leading '+' or '('; the one after is a non-run
-    character, so look-aheads at the window's end decide as they would on the whole text.
+    The character before takes a leading '+' or '('; the two after are a non-run
+    character and the one after it, so look-aheads at the window's end ("14:12",
+    "x12") decide as they would on the whole text.
     """
     for start, end in runs:
         if end - start >= _MIN_RUN:
-            yield from pattern.finditer(text, max(0, start - 1), end + 1)
+            yield from pattern.finditer(text, max(0, start - 1), end + 2)
 
 
 # --------------------------------------------------------------------------- phone
 
-# International: '+', country code, then groups after single separators (or one
-# unbroken run), 9 to 15 digits in all (E.164): "+44 20 7946 0958", "+1 (202) 555-0143".
-_PHONE_INTL = re.compile(r"""
-    (?<![\w+])\+[1-9]\d{0,14}
-    (?: [ .-]?\(\d{1,4}\)[ .-]?\d{1,8}      # (0)20 7946, (202) 555
-      | [ .-]\d{1,8} ){0,8}
-    (?![\w+])
+# A candidate is a run of digit groups with single separators, maybe a leading
+# '+' or '00', an area code in parentheses, a "(0)" and an extension: "+44 (0)20
+# 7946 0958", "(0161) 4960066", "080-9141-7776", "202.555.0143 x12". Which of
+# them are numbers, and in which country, is phonenumbers' call (the library that
+# presidio uses: Google's libphonenumber metadata), not a numbering plan written here.
+_PHONE_CANDIDATE = re.compile(r"""
+    (?<![\w+/.-])                           # a comma may come before: a CSV field
+    (?:\+|(?<!\d)00)?(?:\(\+?\d{1,5}\)[ -]?\d{1,12}|\d{1,15})
+    (?: (?:[ ]?\(0?\d{1,5}\)[ ]?|[ ]?[./-][ ]?|[ ])\d{1,12} ){0,7}
+    (?!\d|(?!x)\w|[./:-]\d)                  # "555-0143x12": the extension is taken after
 """, re.X | re.A)
-# North American: exactly 10 digits as (555) 123-4567 or 555-123-4567 with the same
-# separator twice, optionally after "1-". Area codes never start with 0 or 1, which
-# also rules out many numbered lists; dates (2024-01-15), ISBNs and page ranges
-# have other group lengths.
-_PHONE_NANP = re.compile(r"""
-    (?<![\w+.-])(?:1[ .-])?
-    (?: \([2-9]\d\d\)[ ]?\d{3}[ .-]\d{4}    # (555) 123-4567
-      | [2-9]\d\d([ .-])\d{3}\1\d{4} )      # 555-123-4567, 555.123.4567, 555 123 4567
-    (?!\w|[.-]\d)
+_EXTENSION = re.compile(r"[ ]?(?:x|ext\.?|extension|#)[ ]?\d{1,6}\b", re.I | re.A)
+# North American numbers as written for decades, accepted without the library's
+# area-code list (555 numbers are not assigned, yet they are written as phone
+# numbers): (555) 123-4567 or 555-123-4567 with the same separator twice, optionally
+# after "1-". Dates (2024-01-15), ISBNs and page ranges have other group lengths.
+_NANP = re.compile(r"(?:1[ .-])?(?:\([2-9]\d\d\)[ ]?\d{3}[ .-]\d{4}|[2-9]\d\d([ .-])\d{3}\1\d{4})\Z", re.A)
+# Shapes that are something else, whatever the library says: dates, dotted
+# versions or addresses, thousands ("7 900 000"), year ranges ("1623-1632").
+_NOT_PHONE = re.compile(r"""
+      \d{1,4}([./-])\d{1,2}\1\d{2,4}                # 25.12.2023, 2024-01-15, 12/25/23
+    | \d{1,3}(?:\.\d{1,3}){3,}                      # 10.0.0.1, 1.2.3.4.5
+    | \d{1,3}(?:[ .]\d{3})+                         # 7 900 000, 1.234.567
+    | \d{4}-\d{2,4} | (?:1[5-9]|20)\d\d-\d+         # 1623-1632, 2019-000123
+    | \d+\.\d+                                     # 89.5198415, 06.997406
 """, re.X | re.A)
+# Words that say a number is a phone number (before it on its line, or heading its
+# CSV column), or that it is not: an order, an ISBN, a page.
+_PHONE_WORDS = re.compile(r"""(?i:tel|phone|fon|fax|mobil|mob\b|cell|call|ring|sms|text\ me|whats\ ?app|contact
+    |handy|portable|gsm|hotline|on-?call|t[ée]l[ée]|m[oó]vil|cellulare|celular|kontakt|numm?er|n[uú]mero)|電話|携帯
+    |(?:^|\s)[TMF][.:]?\ ?\Z""", re.X)
+_NOT_PHONE_WORDS = re.compile(r"""(?i:isbn|issn|order|invoice|ref|serial|id|tracking|ticket|case|sku|ean|gtin|
+    page|pp|vol|version|build|no|nr|n°|\#|account|acct|iban|bic|zip|postcode|plz)\W{0,4}\Z""", re.X)
+# Regions whose national formats are tried, in order, for a number without '+'.
+PHONE_REGIONS = ("US", "GB", "DE", "FR", "NL", "ES", "IT", "JP", "BR", "IN")
+_MIN_PHONE_DIGITS = 7
+
+
+def _phone_context(text: str, start: int, pattern: re.Pattern) -> bool:
+    """pattern occurs in the 40 characters before start on the same line, or, for a
+    delimited field, in its column's name on the document's first line (a CSV header)."""
+    line_start = text.rfind("\n", 0, start) + 1
+    if pattern.search(text, max(line_start, start - 40), start):
+        return True
+    delimiter = text[start - 1] if start else ""
+    if pattern is _PHONE_WORDS and delimiter in (",", ";", "\t", "|") and line_start:
+        column = text.count(delimiter, line_start, start)
+        header = text[:text.find("\n")].split(delimiter)
+        return column < len(header) and bool(pattern.search(header[column]))
+    return False
+
+
+def _groups(s: str) -> list[int]:
+    return [len(g) for g in re.findall(r"\d+", s)]
+
+
+def _national_ok(candidate: str, digits: str, structured: bool, context: bool) -> bool:
+    """A number without '+': possible in one of PHONE_REGIONS, and written as one."""
+    trunk = digits[0] == "0"
+    for region in PHONE_REGIONS:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if not phonenumbers.is_possible_number(number):
+            continue
+        if context:  # "Tel: 030 1234567", "phone,...\n...,4074897978"
+            return True
+        if not phonenumbers.is_valid_number(number):
+            continue
+        if trunk:  # a valid number with its trunk prefix: "(0161) 4960066", "0232781286"
+            return True
+        # No trunk prefix (Spain, Italian mobiles, Brazil, India): valid, and grouped the way the
+        # library writes the region's numbers, "612 34 56 78", "(11) 3915-0008".
+        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        expected = _groups(national)
+        if national.startswith("0") and expected[0] > 1:
+            expected[0] -= 1  # India writes a trunk '0' that the candidate leaves out
+        if structured and _groups(candidate) == expected:
+            return True
+    return False
+
+
+def _phone_ok(text: str, start: int, candidate: str) -> bool:
+    digits = re.sub(r"\D", "", candidate)
+    if not _MIN_PHONE_DIGITS <= len(digits) <= 15 or _phone_context(text, start, _NOT_PHONE_WORDS):
+        return False
+    if candidate[0] == "+" or (candidate.startswith("00") and not candidate.startswith("000")):
+        try:
+            number = phonenumbers.parse("+" + candidate.lstrip("+")[2 * (candidate[0] == "0"):], None)
+        except phonenumbers.NumberParseException:
+            return False
+        return len(digits) >= 9  # E.164, and the library knows the country code
+    if _NANP.match(candidate):
+        return True
+    context = _phone_context(text, start, _PHONE_WORDS)
+    if len(digits) < 8 or (_NOT_PHONE.fullmatch(candidate) and not (context and " " in candidate)):
+        return False  # with a phone word before it, "345 563 447" is a number, not thousands
+    groups = _groups(candidate)
+    if len(groups) > 1 and min(groups[1:]) == 1:  # ISBN-10 "0-306-40615-2", "1-2"; "+33 1 ..." had its '+'
+        return False
+    return _national_ok(candidate, digits, len(groups) > 1, context)
 
 
 def _find_phones(text: str, runs: list[Span]) -> Iterator[Span]:
-    for m in _in_runs(_PHONE_INTL, text, runs):
-        if 9 <= _digit_count(m.group()) <= 15:
-            yield m.span()
-    for m in _in_runs(_PHONE_NANP, text, runs):
-        yield m.span()
+    for m in _in_runs(_PHONE_CANDIDATE, text, runs):
+        start, end = m.span()
+        candidate = m.group()
+        # A run may carry a date or a second number after the phone number, one
+        # space away: try shorter candidates, dropping a trailing group at a time.
+        for _ in range(3):
+            if _phone_ok(text, start, candidate):
+                ext = _EXTENSION.match(text, start + len(candidate))
+                yield start, ext.end() if ext else start + len(candidate)
+                break
+            cut = candidate.rfind(" ")
+            if cut <= 0:
+                break
+            candidate = candidate[:cut].rstrip(" (")
 
 
 # --------------------------------------------------------------------------- credit card
@@ -162,9 +258,20 @@ _IPV4_CORE = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
 _IPV4 = re.compile(rf"(?<![\w.]){_IPV4_CORE}(?!\w|\.\d)", re.A)
 
 
+# Four numbers that name a version, an OID or a section, not a host: right after a
+# word like "version" (or a name that contains it, APP_VERSION=, __version__ = "),
+# a pin (==, >=, ~=), a product ("Chrome/", "rv:") or an image tag (".../app:").
+# Not after '@': "user:password@10.0.0.1" is a host.
+_NOT_IPV4_BEFORE = re.compile(r"""(?:
+      (?<![A-Za-z])(?i:version|ver|release|build|firmware|fw|revision|rev|rv|oid|sdk|driver|kernel|bios
+        |patch|section|sec|chapter|clause|article|figure|fig|table|step|item|rule)[\w-]*[\s.:=#"'(]*
+    | (?:==|[<>~!]=|[~^])\s* | [A-Za-z]/ | /[\w.-]+: | §\s* )\Z""", re.X | re.A)
+
+
 def _find_ipv4(text: str, runs: list[Span]) -> Iterator[Span]:
     for m in _in_runs(_IPV4, text, runs):
-        yield m.span()
+        if not _NOT_IPV4_BEFORE.search(text, max(0, m.start() - 40), m.start()):
+            yield m.span()
 
 
 # --------------------------------------------------------------------------- iban
