@@ -53,8 +53,27 @@ def _digit_count(s: str) -> int:
 # The local part is matched backwards from each '@' (a pattern that starts with
 # the local part would be tried at every letter of the text). A name, '@', dotted
 # labels, and a TLD of letters: "Th' @ the gate", "@@@" and "user@localhost" fail.
-_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9._%+-]{1,64}\Z", re.A)  # searched with endpos = the '@'
+# '=' and '/' are allowed for bounce addresses (VERP "bounce-ann=example.com@lists...",
+# BATV "prvs=1a2b=ann@...", SRS "SRS0=aO/p=ON=example.org=ann@..."), which must go whole.
+_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9._%+=/-]{1,64}\Z", re.A)  # searched with endpos = the '@'
 _EMAIL_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\b", re.A)
+_RETINA_IMAGE = re.compile(r"\d+(?:\.\d+)?x\.", re.A)  # "logo@2x.png" is a file name
+
+
+def _email_local_start(text: str, start: int, at: int) -> int:
+    """Where the local part that the regex found in text[start:at] really starts."""
+    local = text[start:at]
+    if "=" in local:
+        # "email=ann@example.com" (a query or a config line) is a key, '=', an address;
+        # a bounce address has two '=' or a '-'/'+' tag before its one '='.
+        key = local[:local.index("=")]
+        if local.count("=") == 1 and not any(c in key for c in "-+"):
+            start += len(key) + 1
+    elif "/" in local:  # "path/ann@example.com": only SRS puts a '/' in the local part
+        start += local.rindex("/") + 1
+    while start < at and text[start] == ".":  # a local part cannot start with a dot
+        start += 1
+    return start
 
 
 def _find_emails(text: str, runs: list[Span]) -> Iterator[Span]:
@@ -62,21 +81,50 @@ def _find_emails(text: str, runs: list[Span]) -> Iterator[Span]:
     while at != -1:
         local = _EMAIL_LOCAL.search(text, max(0, at - 64), at)
         domain = _EMAIL_DOMAIN.match(text, at + 1) if local else None
-        if domain:
-            start = local.start()
-            while text[start] == ".":  # a local part cannot start with a dot
-                start += 1
+        if domain and not _RETINA_IMAGE.match(domain.group()):
+            start = _email_local_start(text, local.start(), at)
             if start < at:
                 yield start, domain.end()
         at = text.find("@", domain.end() if domain else at + 1)
+    yield from _find_obfuscated_emails(text)
+
+
+# Addresses written to fool harvesters: "ann at example dot com", "ann(at)example.de",
+# "ann [at] example [dot] com", "ann{at}example{dot}com". Found from the "at" (in
+# brackets, or a bare " at " that only counts with a spelled-out "dot" after it, or
+# with a local part that no English word has: "ann.lee at example.com", "ann99 at ...").
+_OBFUSCATED_AT = re.compile(r"[ ]?[\[({<][ ]?at[ ]?[\])}>][ ]?| at ", re.I | re.A)
+_OBFUSCATED_LOCAL = re.compile(r"[A-Za-z0-9._%+-]{1,64}\Z", re.A)
+_OBFUSCATED_DOT = r"(?:[ ]?[\[({<][ ]?dot[ ]?[\])}>][ ]?|[ ](?i:dot)[ ]|\.)"
+_OBFUSCATED_DOMAIN = re.compile(rf"""
+    [A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?
+    (?:{_OBFUSCATED_DOT}[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?)*
+    {_OBFUSCATED_DOT}[A-Za-z]{{2,24}}\b""", re.X | re.A)
+
+
+def _find_obfuscated_emails(text: str) -> Iterator[Span]:
+    if " at " not in text and not re.search(r"[\[({<] ?at ?[\])}>]", text, re.I):
+        return
+    for at in _OBFUSCATED_AT.finditer(text):
+        domain = _OBFUSCATED_DOMAIN.match(text, at.end())
+        if not domain:
+            continue
+        local = _OBFUSCATED_LOCAL.search(text, max(0, at.start() - 64), at.start())
+        if not local:
+            continue
+        bare = at.group() == " at " or at.group() == " AT "
+        spelled_dot = "." not in domain.group() or re.search(r"(?i)[\[({<] ?dot|\sdot\s", domain.group())
+        if bare and not (spelled_dot or re.search(r"[._\d]", local.group())):
+            continue  # "look at example.com", "arrived at Amazon.com"
+        yield local.start(), domain.end()
 
 
 # --------------------------------------------------------------------------- digit runs
 
 # One scan finds the runs of digits and separators that could hold a phone number,
 # a card number or an IPv4 address (7+ characters, so years, "1-2" and "3:16" are
-# skipped without a second look), or the check digits of an IBAN ("GB82").
-_DIGIT_RUN = re.compile(r"\d(?:[\d ()./+-]{6,}|(?<=[A-Z]{2}\d)\d)", re.A)
+# skipped without a second look), or the check digits of an IBAN ("GB82", "gb82").
+_DIGIT_RUN = re.compile(r"\d(?:[\d ()./+-]{6,}|(?<=[A-Za-z]{2}\d)\d)", re.A)
 _MIN_RUN = 7
 
 
@@ -125,18 +173,19 @@ _NOT_PHONE = re.compile(r"""
     | \d+\.\d+                                     # 89.5198415, 06.997406
 """, re.X | re.A)
 # Words that say a number is a phone number (before it on its line, or heading its
-# CSV column), or that it is not: an order, an ISBN, a page.
+# CSV column), or that it is not a phone or card number: an order, an ISBN, an EAN.
 _PHONE_WORDS = re.compile(r"""(?i:tel|phone|fon|fax|mobil|mob\b|cell|call|ring|sms|text\ me|whats\ ?app|contact
     |handy|portable|gsm|hotline|on-?call|t[ée]l[ée]|m[oó]vil|cellulare|celular|kontakt|numm?er|n[uú]mero)|電話|携帯
     |(?:^|\s)[TMF][.:]?\ ?\Z""", re.X)
-_NOT_PHONE_WORDS = re.compile(r"""(?i:isbn|issn|order|invoice|ref|serial|id|tracking|ticket|case|sku|ean|gtin|
-    page|pp|vol|version|build|no|nr|n°|\#|account|acct|iban|bic|zip|postcode|plz)\W{0,4}\Z""", re.X)
+_NOT_PII_WORDS = re.compile(r"""(?<![^\W\d_])(?i:isbn|issn|order|invoice|rechnung|facture|factuur|ref|serial|id
+    |tracking|ticket|case|sku|ean|gtin|upc|page|pp|vol|version|build|account|acct|iban|bic|zip|postcode|plz)
+    (?:\W{1,3}(?:(?i:no|nr|number|num)\b|n°))?\W{0,4}\Z""", re.X)
 # Regions whose national formats are tried, in order, for a number without '+'.
 PHONE_REGIONS = ("US", "GB", "DE", "FR", "NL", "ES", "IT", "JP", "BR", "IN")
 _MIN_PHONE_DIGITS = 7
 
 
-def _phone_context(text: str, start: int, pattern: re.Pattern) -> bool:
+def _number_context(text: str, start: int, pattern: re.Pattern) -> bool:
     """pattern occurs in the 40 characters before start on the same line, or, for a
     delimited field, in its column's name on the document's first line (a CSV header)."""
     line_start = text.rfind("\n", 0, start) + 1
@@ -183,7 +232,7 @@ def _national_ok(candidate: str, digits: str, structured: bool, context: bool) -
 
 def _phone_ok(text: str, start: int, candidate: str) -> bool:
     digits = re.sub(r"\D", "", candidate)
-    if not _MIN_PHONE_DIGITS <= len(digits) <= 15 or _phone_context(text, start, _NOT_PHONE_WORDS):
+    if not _MIN_PHONE_DIGITS <= len(digits) <= 15 or _number_context(text, start, _NOT_PII_WORDS):
         return False
     if candidate[0] == "+" or (candidate.startswith("00") and not candidate.startswith("000")):
         try:
@@ -193,7 +242,7 @@ def _phone_ok(text: str, start: int, candidate: str) -> bool:
         return len(digits) >= 9  # E.164, and the library knows the country code
     if _NANP.match(candidate):
         return True
-    context = _phone_context(text, start, _PHONE_WORDS)
+    context = _number_context(text, start, _PHONE_WORDS)
     if len(digits) < 8 or (_NOT_PHONE.fullmatch(candidate) and not (context and " " in candidate)):
         return False  # with a phone word before it, "345 563 447" is a number, not thousands
     groups = _groups(candidate)
@@ -221,16 +270,21 @@ def _find_phones(text: str, runs: list[Span]) -> Iterator[Span]:
 
 # --------------------------------------------------------------------------- credit card
 
-# 13-19 digits unbroken, or in groups of 4 (Visa, Mastercard, ...) or 4-6-5 / 4-6-4
-# (Amex, Diners) with one kind of separator; then the issuer digit and Luhn sum must
-# hold, so an arbitrary long number passes only by chance (1 in 10, times 5 in 10).
+# 12-19 digits unbroken, or in groups of 4 (Visa, Mastercard, ...) or 4-6-5 / 4-6-4
+# (Amex, Diners) with one kind of separator; then the issuer prefix and Luhn sum must
+# hold, so an arbitrary long number passes only by chance (1 in 10, times the prefix).
+# A comma may stand either side: a card is a field of a CSV row as often as of a form.
 _CARD = re.compile(r"""
-    (?<![\w.,+-])
-    (?: \d{13,19}
+    (?<![\w.+-])
+    (?: \d{12,19}
       | \d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?
       | \d{4}([ -])\d{6}\2\d{4,5} )
-    (?!\w|[ .,-]\d)
+    (?!\w|[.-]\d|[ ]\d{4}\b)
 """, re.X | re.A)
+# Issuer prefixes: 2 and 5 Mastercard, 3 Amex/Diners/JCB, 4 Visa, 6 Discover/UnionPay/
+# Maestro, 1800 and 2131 JCB; 12-digit numbers only with a Maestro prefix.
+_CARD_PREFIX = re.compile(r"[23456]|1800|2131")
+_MAESTRO_PREFIX = re.compile(r"50|5[6-8]|6")
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -244,8 +298,11 @@ def _luhn_ok(digits: str) -> bool:
 def _find_cards(text: str, runs: list[Span]) -> Iterator[Span]:
     for m in _in_runs(_CARD, text, runs):
         digits = re.sub(r"\D", "", m.group())
-        # issuers: 2 and 5 Mastercard, 3 Amex/Diners/JCB, 4 Visa, 6 Discover/UnionPay
-        if 13 <= len(digits) <= 19 and digits[0] in "23456" and _luhn_ok(digits):
+        if len(digits) > 12:
+            prefix_ok = _CARD_PREFIX.match(digits)
+        else:  # not an AWS account id in an ARN ("...:eu-west-1:682685515392:")
+            prefix_ok = _MAESTRO_PREFIX.match(digits) and text[m.start() - 1:m.start()] != ":"
+        if prefix_ok and _luhn_ok(digits) and not _number_context(text, m.start(), _NOT_PII_WORDS):
             yield m.span()
 
 
@@ -276,10 +333,12 @@ def _find_ipv4(text: str, runs: list[Span]) -> Iterator[Span]:
 
 # --------------------------------------------------------------------------- iban
 
-# ISO 13616, upper case: country, 2 check digits, then the account number, unbroken
-# or in groups of 4 after single spaces ("GB82 WEST 1234 5698 7654 32"). The country
-# must be one that issues IBANs, with its fixed length; then mod-97 must give 1.
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d\d(?: ?[A-Z0-9]{4}){2,8}(?: ?[A-Z0-9]{1,3})?", re.A)
+# ISO 13616: country, 2 check digits, then the account number, unbroken or in
+# groups of 4 after single spaces ("GB82 WEST 1234 5698 7654 32"), in either case
+# ("gb82 west ..."; one case throughout). The country must be one that issues IBANs,
+# with its fixed length; then mod-97 must give 1.
+_IBAN = re.compile(r"(?<![A-Za-z0-9])(?:[A-Z]{2}\d\d(?: ?[A-Z0-9]{4}){2,8}(?: ?[A-Z0-9]{1,3})?"
+                   r"|[a-z]{2}\d\d(?: ?[a-z0-9]{4}){2,8}(?: ?[a-z0-9]{1,3})?)", re.A)
 IBAN_LENGTHS = {  # SWIFT IBAN registry (RU is not yet in it but issues IBANs)
     "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BI": 27,
     "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27, "DK": 18, "DO": 28,
@@ -294,14 +353,14 @@ IBAN_LENGTHS = {  # SWIFT IBAN registry (RU is not yet in it but issues IBANs)
 
 
 def _iban_checksum_ok(iban: str) -> bool:
-    rearranged = iban[4:] + iban[:4]
+    rearranged = (iban[4:] + iban[:4]).upper()
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1  # A=10 ... Z=35
 
 
 def _find_ibans(text: str, runs: list[Span]) -> Iterator[Span]:
     for start, _ in runs:
         m = _IBAN.match(text, start - 2) if start >= 2 else None
-        if not m or (length := IBAN_LENGTHS.get(m.group()[:2])) is None:
+        if not m or (length := IBAN_LENGTHS.get(m.group()[:2].upper())) is None:
             continue
         # The regex may have run on into a following word: cut at the country's length,
         # which must fall at the end of a group.
@@ -312,6 +371,11 @@ def _find_ibans(text: str, runs: list[Span]) -> Iterator[Span]:
         if chars == length and not text[end:end + 1].isalnum() and \
                 _iban_checksum_ok(text[m.start():end].replace(" ", "")):
             yield m.start(), end
+        elif chars < length and not text[m.end():m.end() + 1].isalnum() and \
+                _iban_checksum_ok(m.group().replace(" ", "")):
+            # Too short for its country, yet the check digits hold: a typo, or a test
+            # generator's number (Faker's en_IN IBANs are one short); account data all the same.
+            yield m.span()
 
 
 # --------------------------------------------------------------------------- ipv6
