@@ -30,7 +30,7 @@ TINY = {
     "model": {"n_layer": 2, "n_head": 2, "n_embd": 64, "block_size": 64},
     "train": {"max_steps": 40, "batch_size": 8, "warmup_steps": 5, "eval_interval": 20, "eval_batches": 2,
               "compile": False},
-    "eval": {"max_tokens": 4000, "max_new_tokens": 20, "prompts": ["HAMLET."]},
+    "eval": {"max_bytes": 12000, "max_new_tokens": 20, "prompts": ["HAMLET."]},
     # contexts and continuations that fit block_size 64
     "tasks": {"n_items": 40, "context_lines": 2, "choice_lines": 1, "max_chars": 100},
     "instructions": {"n_train": 200, "n_val": 20, "max_chars": 80},

@@ -315,12 +315,15 @@ class SftParams:
 
 @dataclass
 class EvalParams:
-    max_tokens: int = 200_000  # validation tokens scored (0: all)
+    # Validation text scored: whole documents in the split's order while their UTF-8 bytes stay within this
+    # (at least one; 0: all). Chosen by bytes, so runs with different tokenizers score the same text.
+    max_bytes: int = 700_000
     batch_size: int = 8
     heldout: list[str] = field(default_factory=list)  # extra text files scored as their own split
     device: Device = "auto"
     precision: Precision = "auto"
-    prompts: list[str] = field(default_factory=lambda: ["ROMEO:", "Of Mans First Disobedience"])
+    prompts: list[str] = field(default_factory=list)  # for metrics/samples.md; empty: drawn from validation lines
+    n_prompts: int = 3  # how many to draw when eval.prompts is empty (seeded by eval.seed)
     max_new_tokens: int = 120
     temperature: float = 0.8
     top_k: int = 40
@@ -330,7 +333,8 @@ class EvalParams:
                                                       "data/tasks/last_word.jsonl"])
 
     def validate(self, s: str) -> None:
-        _check(self.max_tokens >= 0, f"{s}.max_tokens={self.max_tokens} must be >= 0 (0: all)")
+        _check(self.max_bytes >= 0, f"{s}.max_bytes={self.max_bytes} must be >= 0 (0: all)")
+        _check(self.n_prompts >= 0, f"{s}.n_prompts={self.n_prompts} must be >= 0")
         _positive(s, self, "batch_size")
         _check(self.max_new_tokens >= 0, f"{s}.max_new_tokens={self.max_new_tokens} must be >= 0")
         _check(self.temperature >= 0.0, f"{s}.temperature={self.temperature} must be >= 0 (0: greedy)")
