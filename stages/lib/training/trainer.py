@@ -311,6 +311,11 @@ def fit(cfg: ModelParams, tp: TrainParams, run: Run, params_for_key: dict) -> di
 
 def run_metrics(progress: Progress, tp: TrainParams, tokens_per_step: int, wall: float, raw_model: GPT,
                 name: str) -> dict:
+    """metrics/train.json. best_val_loss is the lowest estimate_val_loss of the run: train.eval_batches *
+    train.batch_size windows spread over the val split, the same at every evaluation, and the minimum over
+    all of them. eval's val_loss scores other text (the first eval.max_bytes of the val documents, every
+    token), so the two differ and must not be compared; compare val_bpb across runs.
+    """
     tokens_per_sec = progress.timed_steps * tokens_per_step / max(progress.train_time, 1e-9)
     print(f"{name}: best val loss {progress.best_val:.4f} at step {progress.best_step}, "
           f"{tokens_per_sec:,.0f} tokens/s, {wall:.0f}s")
