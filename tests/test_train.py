@@ -17,6 +17,7 @@ import yaml
 
 from stages.lib.model.checkpoint import load_checkpoint
 from stages.lib.model.gpt import GPT
+from stages.lib.errors import EXIT_USER_ERROR
 from stages.lib.params import SECTIONS
 from stages.lib.data.shards import ShardWriter
 
@@ -153,6 +154,24 @@ def test_divergence_stops_with_a_clear_error(project):
     log = run_train(project, expect_rc=2)
     assert "error: train loss became" in log and "train.learning_rate" in log
     assert "Traceback" not in log
+
+
+def test_a_config_that_cannot_fit_is_refused_before_allocating(project):
+    # Terabytes of weights and optimizer state: no machine running this suite has them, and the refusal comes
+    # before the model is built (it would take minutes and be killed by the kernel).
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["model"].update(n_layer=48, n_head=128, n_embd=16384)
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    err = run_train(project, expect_rc=EXIT_USER_ERROR)
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("error: ") and "model.n_embd=16384" in line and "train.batch_size=4" in line
+    assert "weights and optimizer" in line and "GiB free" in line
+
+
+def test_a_run_shorter_than_its_warmup_warms_up_over_a_tenth(project):
+    write_params(project, max_steps=20, warmup_steps=50, eval_interval=10)
+    out = run_train(project)
+    assert "warming up over 2 steps" in out
 
 
 def test_too_small_data_for_block_size(project):

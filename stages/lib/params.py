@@ -265,8 +265,8 @@ class TrainParams:
         _positive(s, self, "max_steps", "batch_size", "grad_accum_steps", "learning_rate",
                   "eval_interval", "eval_batches", "nproc")
         _check(0.0 <= self.min_lr_ratio <= 1.0, f"{s}.min_lr_ratio={self.min_lr_ratio} must be in [0, 1]")
-        _check(0 <= self.warmup_steps < self.max_steps,
-               f"{s}.warmup_steps={self.warmup_steps} must be >= 0 and < {s}.max_steps={self.max_steps}")
+        # A warmup as long as the run is cut to a tenth of it (schedule.effective_warmup), with a note.
+        _check(self.warmup_steps >= 0, f"{s}.warmup_steps={self.warmup_steps} must be >= 0")
         _check(0.0 < self.decay_fraction <= 1.0, f"{s}.decay_fraction={self.decay_fraction} must be in (0, 1]")
         _check(self.weight_decay >= 0.0, f"{s}.weight_decay={self.weight_decay} must be >= 0")
         _check(0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0, f"{s}.beta1 and {s}.beta2 must be in [0, 1)")

@@ -27,12 +27,12 @@ from stages.lib.errors import UserError
 from stages.lib.model.checkpoint import save_checkpoint
 from stages.lib.model.gpt import GPT, IGNORE
 from stages.lib.params import ModelParams, TrainParams
-from stages.lib.training import distributed, resume
+from stages.lib.training import distributed, memory, resume
 from stages.lib.training.batches import EpochSampler, evenly_spaced
 from stages.lib.training.runtime import (autocast, device_rng_state, make_deterministic, resolve_device,
                                          resolve_precision, reuse_freed_memory, seed_everything,
                                          set_device_rng_state)
-from stages.lib.training.schedule import lr_at
+from stages.lib.training.schedule import effective_warmup, lr_at
 
 MAX_LOSS = 100.0  # a loss above this (or NaN) means the run diverged
 
@@ -210,6 +210,8 @@ def fit(cfg: ModelParams, tp: TrainParams, run: Run, params_for_key: dict) -> di
     params_for_key: every param that decides the weights, for the resume key.
     """
     device, dtype, dist_info = setup(tp)
+    # Refuse a config that cannot fit before it is built, compiled and killed by the kernel.
+    memory.check_fits(cfg, tp, run.vocab_size, dtype, device, dist_info.world_size, section=run.name)
     sampler = EpochSampler(run.train_data.n_windows, tp.seed, dist_info.rank, dist_info.world_size)
     val_windows = evenly_spaced(run.val_data.n_windows, tp.eval_batches * tp.batch_size)
 
@@ -241,6 +243,9 @@ def fit(cfg: ModelParams, tp: TrainParams, run: Run, params_for_key: dict) -> di
         print(f"{run.name}: {raw_model.num_params() / 1e6:.2f}M non-embedding parameters on {device} ({dtype}), "
               f"{tokens_per_step:,} tokens/step, {run.train_data.n_tokens:,} train tokens "
               f"({tp.max_steps * tokens_per_step / max(run.train_data.n_tokens, 1):.2f} epochs)")
+        if tp.warmup_steps >= tp.max_steps:
+            print(f"{run.name}: {run.name}.warmup_steps={tp.warmup_steps} is not shorter than {run.name}.max_steps="
+                  f"{tp.max_steps}: warming up over {effective_warmup(tp.warmup_steps, tp.max_steps)} steps instead")
         if progress.step > 0:  # a saved state always has best weights: step 0 is evaluated before any save
             print(f"{run.name}: resuming from step {progress.step} ({run.state_file})")
             save_checkpoint(run.checkpoint, raw_model, run.tokenizer_fingerprint, progress.best_step,
