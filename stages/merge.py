@@ -5,6 +5,7 @@ documents. Skipped files and invalid UTF-8 are counted in metrics/merge.json.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from tqdm import tqdm
@@ -23,7 +24,8 @@ METRICS = Path("metrics/merge.json")
 def main() -> None:
     params = load_params(PARAM_SECTIONS)["merge"]
     input_dir = Path(params.input_dir)
-    options = ReadOptions(params.doc_mode, params.text_field, params.encoding_errors, params.bad_files)
+    options = ReadOptions(params.doc_mode, params.text_field, params.encoding_errors, params.bad_files,
+                          params.max_doc_chars or sys.maxsize)
     stats = SourceStats()
 
     files = find_input_files(input_dir, params.extensions, stats, params.bad_files)
@@ -40,6 +42,9 @@ def main() -> None:
         print(f"warning: {rel}: {count} invalid UTF-8 sequence(s) ({params.encoding_errors})")
     for rel, count in stats.bad_records.items():
         print(f"warning: {rel}: skipped {count} bad record(s) (merge.bad_files=skip)")
+    for rel, count in stats.too_long.items():
+        print(f"warning: {rel}: skipped {count} document(s) longer than merge.max_doc_chars={params.max_doc_chars:,} "
+              f"characters (raise it to keep them)")
     for rel, reason in stats.files_skipped.items():
         print(f"warning: skipped {rel}: {reason}")
     for message in stats.warnings:
@@ -52,6 +57,7 @@ def main() -> None:
         "invalid_utf8_files": len(stats.invalid_utf8),
         "invalid_utf8_sequences": sum(stats.invalid_utf8.values()),
         "bad_records": sum(stats.bad_records.values()),
+        "documents_too_long": sum(stats.too_long.values()),
         "documents": stats.documents,
         "bytes": stats.bytes,
     })

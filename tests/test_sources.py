@@ -527,3 +527,69 @@ def test_a_folder_that_cannot_be_listed_is_refused_or_counted(tmp_path, monkeypa
     else:
         assert find_input_files(raw, [".txt"], stats, bad_files) == [raw / "a.txt"]
         assert stats.files_skipped == {str(raw / "locked"): "the folder cannot be listed (Permission denied)"}
+
+
+# --------------------------------------------------------------------------- documents over max_doc_chars
+
+LONG = "x" * 5000
+
+
+@pytest.mark.parametrize("mode, text, kept", [
+    ("file", LONG, []),
+    ("line", f"short one\n{LONG}\nshort two\n", ["short one", "short two"]),
+    ("line", f"short one\r\n{LONG}\r\nshort two", ["short one", "short two"]),
+    ("paragraph", f"para one\n\n{LONG}\nmore\n\npara two\n", ["para one", "para two"]),
+    ("paragraph", "a" * 600 + "\n" + "b" * 600 + "\n\nok\n", ["ok"]),  # long only as a block
+])
+def test_documents_over_the_limit_are_skipped_and_counted(tmp_path, mode, text, kept):
+    path = tmp_path / "a.txt"
+    path.write_text(text)
+    docs, stats = read(path, doc_mode=mode, max_doc_chars=1000)
+    assert [d.text for d in docs] == kept
+    assert stats.too_long == {"a.txt": 1}
+
+
+def test_a_document_exactly_at_the_limit_is_kept(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("y" * 1000 + "\n" + "z" * 999)
+    docs, stats = read(path, doc_mode="line", max_doc_chars=1000)
+    assert [len(d.text) for d in docs] == [1000, 999] and not stats.too_long
+
+
+def test_long_jsonl_and_parquet_records_are_skipped(tmp_path):
+    jsonl = tmp_path / "a.jsonl"
+    jsonl.write_text(json.dumps({"text": LONG}) + "\n" + json.dumps({"text": "fine"}) + "\n")
+    docs, stats = read(jsonl, max_doc_chars=1000)
+    assert [d.text for d in docs] == ["fine"] and stats.too_long == {"a.jsonl": 1}
+    parquet = tmp_path / "b.parquet"
+    write_parquet(parquet, {"text": [LONG, "fine"]})
+    docs, stats = read(parquet, max_doc_chars=1000)
+    assert [d.text for d in docs] == ["fine"] and stats.too_long == {"b.parquet": 1}
+
+
+@pytest.mark.parametrize("mode", ["file", "line", "paragraph"])
+def test_a_huge_one_line_file_is_never_held_whole(tmp_path, mode):
+    # The 300 MB one-line file, scaled down: 40 MB read under a 1 MB limit.
+    import tracemalloc
+    path = tmp_path / "one-line.txt.gz"
+    with gzip.open(path, "wt", compresslevel=1) as f:
+        for _ in range(40):
+            f.write("word " * 200_000)
+    tracemalloc.start()
+    try:
+        docs, stats = read(path, doc_mode=mode, max_doc_chars=1_000_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert docs == [] and stats.too_long == {"one-line.txt.gz": 1}
+    assert peak < 8_000_000, f"peak {peak / 1e6:.1f} MB while reading a 40 MB line"
+
+
+def test_merge_warns_about_and_counts_skipped_long_documents(tmp_path):
+    setup_project(tmp_path, {"big.txt": LONG, "ok.txt": "fine text"}, max_doc_chars=1000)
+    out = subprocess.run([sys.executable, "-m", "stages.merge"], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert out.returncode == 0, out.stderr
+    assert "big.txt: skipped 1 document(s) longer than merge.max_doc_chars=1,000" in out.stdout
+    metrics = json.loads((tmp_path / "metrics/merge.json").read_text())
+    assert metrics["documents_too_long"] == 1 and metrics["documents"] == 1

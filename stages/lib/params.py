@@ -49,8 +49,11 @@ class MergeParams:
     text_field: str = "text"  # field holding the text in .jsonl records and .parquet columns
     encoding_errors: Literal["replace", "skip", "error"] = "replace"  # invalid UTF-8 in a file
     bad_files: Literal["error", "skip"] = "error"  # binary, unreadable or malformed files
+    # Longer documents are skipped while they are read, never held whole (0: no limit), which bounds memory.
+    max_doc_chars: int = 10_000_000
 
     def validate(self, s: str) -> None:
+        _check(self.max_doc_chars >= 0, f"{s}.max_doc_chars={self.max_doc_chars} must be >= 0 (0: no limit)")
         _check(all(e.startswith(".") for e in self.extensions),
                f"{s}.extensions={self.extensions}: each extension must start with '.', e.g. '.txt'")
         _check(bool(self.text_field), f"{s}.text_field must not be empty")
@@ -138,7 +141,7 @@ class CleanParams:
     strip_control: bool = True  # remove control and zero-width characters (keeps \n and \t)
     tidy_whitespace: bool = True  # CRLF to LF, trailing spaces, runs of blank lines
     min_chars: int = 100  # drop documents shorter than this after cleaning
-    max_chars: int = 50_000_000  # drop documents longer than this (0: no limit)
+    max_chars: int = 10_000_000  # drop documents longer than this (0: no limit; merge.max_doc_chars bounds it)
     quality: QualityParams = field(default_factory=QualityParams)
     pii: PiiParams = field(default_factory=PiiParams)
     exact_dedupe: bool = True  # drop documents whose cleaned text was seen before

@@ -9,6 +9,7 @@ import codecs
 import collections
 import gzip
 import io
+import itertools
 import json
 import os
 import re
@@ -38,6 +39,7 @@ class SourceStats:
     skipped_by_extension: collections.Counter = field(default_factory=collections.Counter)
     invalid_utf8: dict[str, int] = field(default_factory=dict)  # path -> invalid byte sequences
     bad_records: dict[str, int] = field(default_factory=dict)  # path -> skipped .jsonl/.parquet records
+    too_long: dict[str, int] = field(default_factory=dict)  # path -> documents over max_doc_chars, skipped
     warnings: list[str] = field(default_factory=list)  # other things the user should know (odd names, links)
     documents: int = 0
     bytes: int = 0
@@ -49,6 +51,7 @@ class ReadOptions:
     text_field: str = "text"
     encoding_errors: Literal["replace", "skip", "error"] = "replace"
     bad_files: Literal["error", "skip"] = "error"
+    max_doc_chars: int = 10_000_000  # longer documents are skipped as they are read (0: no limit)
 
 
 class BadFile(Exception):
@@ -221,26 +224,66 @@ def _decode(texts: pa.Array) -> list[str | None]:
 
 # --------------------------------------------------------------------------- per-format readers
 
-def _text_documents(path: Path, rel: str, mode: DocMode) -> Iterator[Document]:
+# A document longer than max_doc_chars is read a piece at a time and dropped, never held whole: a 300 MB
+# file that is one line would otherwise be copied several times over (str, UTF-8, Arrow, Parquet pages).
+TOO_LONG = None  # what the bounded readers yield in place of such a document
+CHUNK_CHARS = 1 << 20
+
+
+def _whole(f: IO[str], max_chars: int) -> str | None:
+    """The rest of f, or TOO_LONG once it passes max_chars (the remainder is read and dropped)."""
+    parts, size = [], 0
+    while chunk := f.read(CHUNK_CHARS):
+        size += len(chunk)
+        if size > max_chars:
+            while f.read(CHUNK_CHARS):
+                pass
+            return TOO_LONG
+        parts.append(chunk)
+    return "".join(parts)
+
+
+def _lines(f: IO[str], max_chars: int) -> Iterator[str | None]:
+    """Each line of f with its line break, or TOO_LONG for one of more than max_chars characters."""
+    while line := f.readline(max_chars + 1):
+        if len(line) <= max_chars or line[-1] in "\r\n":
+            yield line
+            continue
+        while line and line[-1] not in "\r\n":  # skip the rest of the long line
+            line = f.readline(CHUNK_CHARS)
+        yield TOO_LONG
+
+
+def _text_documents(path: Path, rel: str, mode: DocMode, max_chars: int) -> Iterator[Document | None]:
     with _open_text(path, "replace") as f:
         if mode == "file":
-            yield Document(rel, rel, f.read())
+            text = _whole(f, max_chars)
+            yield TOO_LONG if text is TOO_LONG else Document(rel, rel, text)
         elif mode == "line":
-            for lineno, line in enumerate(f, 1):
-                if line.strip():
+            for lineno, line in enumerate(_lines(f, max_chars), 1):
+                if line is TOO_LONG:
+                    yield TOO_LONG
+                elif line.strip():
                     yield Document(f"{rel}#{lineno}", rel, line.rstrip("\r\n"))
         else:
-            block: list[str] = []
-            index = 0
-            for line in f:
-                if line.strip():
-                    block.append(line)
-                elif block:
-                    index += 1
-                    yield Document(f"{rel}#{index}", rel, "".join(block).rstrip("\r\n"))
-                    block = []
-            if block:
-                yield Document(f"{rel}#{index + 1}", rel, "".join(block).rstrip("\r\n"))
+            yield from _paragraphs(_lines(f, max_chars), rel, max_chars)
+
+
+def _paragraphs(lines: Iterator[str | None], rel: str, max_chars: int) -> Iterator[Document | None]:
+    """Blank-line-separated blocks; a block longer than max_chars is dropped as its lines arrive."""
+    block: list[str] = []
+    size, index, too_long = 0, 0, False
+    for line in itertools.chain(lines, [""]):  # a final blank line ends the last block
+        if line is not TOO_LONG and not line.strip():
+            if block or too_long:
+                index += 1
+                yield TOO_LONG if too_long else Document(f"{rel}#{index}", rel, "".join(block).rstrip("\r\n"))
+            block, size, too_long = [], 0, False
+        elif line is TOO_LONG or too_long or size + len(line) > max_chars:
+            block, too_long = [], True
+        else:
+            block.append(line)
+            size += len(line)
 
 
 def _bad_record(where: str, problem: str, rel: str, options: ReadOptions, stats: SourceStats) -> None:
@@ -251,9 +294,12 @@ def _bad_record(where: str, problem: str, rel: str, options: ReadOptions, stats:
     stats.bad_records[rel] = stats.bad_records.get(rel, 0) + 1
 
 
-def _jsonl_documents(path: Path, rel: str, options: ReadOptions, stats: SourceStats) -> Iterator[Document]:
+def _jsonl_documents(path: Path, rel: str, options: ReadOptions, stats: SourceStats) -> Iterator[Document | None]:
     with _open_text(path, "replace") as f:
-        for lineno, line in enumerate(f, 1):
+        for lineno, line in enumerate(_lines(f, options.max_doc_chars), 1):
+            if line is TOO_LONG:  # its text is longer still than the record
+                yield TOO_LONG
+                continue
             if not line.strip():
                 continue
             try:
@@ -285,7 +331,7 @@ def _parquet_documents(path: Path, rel: str, options: ReadOptions, stats: Source
                 _bad_record(f"{path}: row {row}", f"no text (null in column {options.text_field!r})", rel,
                             options, stats)
                 continue
-            yield Document(f"{rel}#{row}", rel, text)
+            yield TOO_LONG if len(text) > options.max_doc_chars else Document(f"{rel}#{row}", rel, text)
 
 
 # --------------------------------------------------------------------------- one file
@@ -324,8 +370,11 @@ def read_file(path: Path, rel: str, options: ReadOptions, stats: SourceStats) ->
         elif ext == ".parquet":
             docs = _parquet_documents(path, rel, options, stats)
         else:
-            docs = _text_documents(path, rel, options.doc_mode)
+            docs = _text_documents(path, rel, options.doc_mode, options.max_doc_chars)
         for doc in docs:
+            if doc is TOO_LONG:
+                stats.too_long[rel] = stats.too_long.get(rel, 0) + 1
+                continue
             stats.documents += 1
             stats.bytes += len(doc.text.encode("utf-8"))
             yielded += 1
