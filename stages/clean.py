@@ -36,6 +36,7 @@ PASS1_DIR = Path("data/interim/clean-pass1")  # scratch: the kept documents befo
 METRICS = Path("metrics/clean.json")
 REPORT = Path("reports/clean/removed.md")
 BATCH_BYTES = 2 << 20  # text per task sent to a worker
+MAX_BOILERPLATE_KINDS = 10_000  # distinct boilerplate units counted for the report's examples
 
 
 class CleanReport:
@@ -48,7 +49,27 @@ class CleanReport:
         self.removed_bytes: collections.Counter = collections.Counter()
         self.pii: collections.Counter = collections.Counter()
         self.examples: dict[str, list[tuple[str, str]]] = collections.defaultdict(list)
-        self.boilerplate_units = 0
+        # Boilerplate is cut from documents that stay: lines, not documents, so counted apart.
+        self.boilerplate_units = self.boilerplate_docs = self.boilerplate_bytes = 0
+        self.boilerplate_examples: collections.Counter = collections.Counter()  # unit -> times cut
+
+    def cut_boilerplate(self, units: list[str]) -> None:
+        self.boilerplate_units += len(units)
+        self.boilerplate_docs += 1
+        self.boilerplate_bytes += sum(len(unit.encode("utf-8")) + 1 for unit in units)  # +1: its line break
+        for unit in units:
+            # Counted while the table is small or the unit already in it: memory stays bounded.
+            if unit.strip() in self.boilerplate_examples or len(self.boilerplate_examples) < MAX_BOILERPLATE_KINDS:
+                self.boilerplate_examples[unit.strip()] += 1
+
+    def summary(self) -> str:
+        """One line for the console: documents removed per reason, then boilerplate cut from kept ones."""
+        removed = ", ".join(f"{n} {reason}" for reason, n in sorted(self.removed_docs.items())) or "none"
+        line = f"removed {sum(self.removed_docs.values())} documents ({removed})"
+        if self.boilerplate_units:
+            line += (f"; cut {self.boilerplate_units} boilerplate lines ({self.boilerplate_bytes / 1e3:.1f} KB) "
+                     f"from {self.boilerplate_docs} documents, see {REPORT}")
+        return line
 
     def remove(self, reason: str, doc_id: str, nbytes: int, excerpt: str) -> None:
         self.removed_docs[reason] += 1
@@ -59,7 +80,8 @@ class CleanReport:
     def metrics(self) -> dict:
         flat = {"documents_in": self.docs_in, "bytes_in": self.bytes_in,
                 "documents_out": self.docs_out, "bytes_out": self.bytes_out,
-                "boilerplate_units_removed": self.boilerplate_units}
+                "boilerplate_units_removed": self.boilerplate_units,
+                "boilerplate_bytes_removed": self.boilerplate_bytes}
         for reason in sorted(self.removed_docs):
             flat[f"removed_documents_{reason}"] = self.removed_docs[reason]
             flat[f"removed_bytes_{reason}"] = self.removed_bytes[reason]
@@ -70,6 +92,13 @@ class CleanReport:
     def markdown(self) -> str:
         lines = ["# Removed by clean", "", "| reason | documents | bytes |", "|---|---:|---:|"]
         lines += [f"| {r} | {self.removed_docs[r]} | {self.removed_bytes[r]} |" for r in sorted(self.removed_docs)]
+        if self.boilerplate_units:
+            lines += [f"| boilerplate lines (cut from {self.boilerplate_docs} kept documents) | "
+                      f"{self.boilerplate_units} lines | {self.boilerplate_bytes} |"]
+            lines += ["", "## boilerplate", "", "The most frequent units cut (clean.line_dedupe), with the times "
+                      "each was cut:", ""]
+            for unit, times in self.boilerplate_examples.most_common(self.examples_per_reason * 4):
+                lines.append(f"- {times}x: {unit[:300]}")
         for reason in sorted(self.examples):
             lines += ["", f"## {reason}", ""]
             for doc_id, excerpt in self.examples[reason]:
@@ -138,8 +167,9 @@ def strip_boilerplate(kept_dir: Path, out_dir: Path, line_counts: LineFrequency,
             cols = table.to_pydict()
             for doc_id, source, text, hit in zip(cols["id"], cols["source"], cols["text"], affected):
                 if hit:
-                    text, removed_units = line_counts.remove_boilerplate(text)
-                    report.boilerplate_units += removed_units
+                    text, removed_units = line_counts.cut(text)
+                    if removed_units:
+                        report.cut_boilerplate(removed_units)
                     if len(text.strip()) < min_chars:
                         report.remove("too_short_after_boilerplate", doc_id, len(text.encode("utf-8")), text)
                         continue
@@ -179,7 +209,7 @@ def main() -> None:
 
     write_json(METRICS, report.metrics())
     print(f"clean: kept {report.docs_out} of {report.docs_in} documents, "
-          f"{report.bytes_out / 1e6:.1f} of {report.bytes_in / 1e6:.1f} MB; removed {dict(report.removed_docs)}")
+          f"{report.bytes_out / 1e6:.1f} of {report.bytes_in / 1e6:.1f} MB; {report.summary()}")
 
 
 if __name__ == "__main__":

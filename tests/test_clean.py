@@ -133,6 +133,20 @@ def test_clean_stage_removes_each_kind_of_problem(tmp_path, monkeypatch):
     assert "similar to play1.txt" in report
 
 
+def test_boilerplate_cut_shows_in_the_console_and_the_report(tmp_path, monkeypatch, capsys):
+    # A corpus where nothing but boilerplate is removed: the console once said "removed {}" and the report
+    # had an empty table.
+    docs = [doc for doc in corpus() if doc.id.startswith("play")]
+    metrics, kept = run_clean(tmp_path, monkeypatch, docs, workers=1)
+    assert len(kept) == 6 and metrics["boilerplate_units_removed"] == 6
+    assert metrics["boilerplate_bytes_removed"] == 6 * (len(BOILERPLATE.encode()) + 1)
+    console = capsys.readouterr().out
+    assert "removed 0 documents (none); cut 6 boilerplate lines" in console and "from 6 documents" in console
+    report = Path("reports/clean/removed.md").read_text()
+    assert "boilerplate lines (cut from 6 kept documents) | 6 lines" in report
+    assert f"- 6x: {BOILERPLATE}" in report
+
+
 def test_documents_without_words_are_not_near_duplicates_of_each_other(tmp_path, monkeypatch):
     """With the word filters off, distinct emoji-only or ASCII-art documents are all kept."""
     art = ["\U0001f600\U0001f389\U0001f680 " * 10, "+--+--+\n|  |  |\n+--+--+\n" * 3, "*** --- *** ---\n" * 4]

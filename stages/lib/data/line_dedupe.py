@@ -115,7 +115,12 @@ class LineFrequency:
         return table[found] == hashes
 
     def remove_boilerplate(self, text: str) -> tuple[str, int]:
-        """Pass 2: drop units whose hash is boilerplate; return the new text and the number of units removed.
+        """Pass 2: drop units whose hash is boilerplate; return the new text and the number of units removed."""
+        text, removed = self.cut(text)
+        return text, len(removed)
+
+    def cut(self, text: str) -> tuple[str, list[str]]:
+        """Pass 2: drop units whose hash is boilerplate; return the new text and the units removed.
 
         A dropped unit takes its following separator with it (the preceding one
         if it is the last unit), so the rest of the text keeps its layout; a
@@ -126,11 +131,11 @@ class LineFrequency:
         units, seps, long, hashes = self._split_and_hash(text)
         drop = {i for i, boiler in zip(long, self._is_boilerplate(hashes)) if boiler}
         if not drop:
-            return text, 0
+            return text, []
         out: list[str] = []
         for i, (unit, sep) in enumerate(zip(units, seps)):
             if i not in drop:
                 out += [unit, sep]
         if out and len(units) - 1 in drop:
             out.pop()  # the last unit was dropped: no separator after what is now the end
-        return "".join(out), len(drop)
+        return "".join(out), [units[i] for i in sorted(drop)]
