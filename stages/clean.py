@@ -127,7 +127,7 @@ def deduplicate(results: Iterator[DocResult], params: CleanParams, report: Clean
     """Pass 1 decisions, in document order: keep a document unless it was removed or seen before."""
     seen_hashes: set[int] = set()
     near = params.near_dedupe
-    near_index = NearDuplicateIndex(near.num_perm, near.threshold) if near.enabled else None
+    near_index = NearDuplicateIndex.from_params(near) if near.enabled else None
     for result in results:
         report.docs_in += 1
         report.bytes_in += result.bytes_in
@@ -140,7 +140,9 @@ def deduplicate(results: Iterator[DocResult], params: CleanParams, report: Clean
             match = near_index.add_or_match(result.id, result.signature)
             if match is not None:
                 result.reason = "near_duplicate"
-                result.text = f"(similar to {match[0]}, Jaccard ~{match[1]:.2f}) {result.text[:300]}"
+                similar, jaccard, containment = match
+                result.text = (f"(similar to {similar}: Jaccard ~{jaccard:.2f}, containment ~{containment:.2f}) "
+                               f"{result.text[:300]}")
         if result.reason is not None:
             report.remove(result.reason, result.id, result.bytes_in, result.text)
             continue

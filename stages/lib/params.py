@@ -119,17 +119,30 @@ class LineDedupeParams:
 
 @dataclass
 class NearDedupeParams:
-    """MinHash LSH over word n-grams; bands and rows are derived from the threshold."""
+    """One-permutation MinHash over word n-grams, LSH candidates, then Jaccard or containment.
+
+    A later document is dropped when its estimated Jaccard with a kept one is at
+    least candidate_threshold and either at least threshold or its containment
+    (shared shingles over the smaller document's) is at least containment.
+    The LSH bands are derived from candidate_threshold (stages/lib/data/near_dedupe.py).
+    """
     enabled: bool = True
-    ngram: int = 5
-    num_perm: int = 128
-    threshold: float = 0.8  # estimated Jaccard similarity at or above which a document is a duplicate
+    ngram: int = 3
+    num_perm: int = 256  # bins of the sketch: a power of two
+    threshold: float = 0.45  # estimated Jaccard similarity at or above which a document is a duplicate
+    containment: float = 0.8  # ... or the share of the smaller document found in the other
+    candidate_threshold: float = 0.3  # pairs below this Jaccard are never duplicates (and rarely compared)
     seed: int = 1337
 
     def validate(self, s: str) -> None:
         _check(self.ngram >= 1, f"{s}.ngram={self.ngram} must be >= 1")
-        _check(16 <= self.num_perm <= 1024, f"{s}.num_perm={self.num_perm} must be between 16 and 1024")
+        _check(16 <= self.num_perm <= 1024 and self.num_perm & (self.num_perm - 1) == 0,
+               f"{s}.num_perm={self.num_perm} must be a power of two between 16 and 1024")
         _check(0.0 < self.threshold < 1.0, f"{s}.threshold={self.threshold} must be between 0 and 1")
+        _check(0.0 < self.containment <= 1.0, f"{s}.containment={self.containment} must be in (0, 1]")
+        _check(0.0 < self.candidate_threshold <= min(self.threshold, self.containment),
+               f"{s}.candidate_threshold={self.candidate_threshold} must be > 0 and <= "
+               f"{s}.threshold and {s}.containment")
         _seed(s, self)
 
 

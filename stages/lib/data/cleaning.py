@@ -14,7 +14,7 @@ import numpy as np
 import xxhash
 
 from stages.lib.data.line_dedupe import LineFrequency
-from stages.lib.data.near_dedupe import MinHasher
+from stages.lib.data.near_dedupe import MinHasher, Sketch
 from stages.lib.params import CleanParams
 from stages.lib.data.pii import PiiScrubber
 from stages.lib.data.quality import quality_failure
@@ -32,7 +32,7 @@ class DocResult:
     reason: str | None = None  # why the document was removed, None when kept
     pii: dict[str, int] = field(default_factory=dict)
     content_hash: int = 0  # exact-duplicate key of the cleaned text
-    signature: np.ndarray | None = None  # MinHash signature for near dedupe
+    signature: Sketch | None = None  # MinHash sketch for near dedupe
     unit_hashes: np.ndarray | None = None  # distinct long lines/paragraphs, for boilerplate counting
 
 
@@ -83,7 +83,7 @@ class DocumentCleaner:
         result.text = text
         result.content_hash = xxhash.xxh3_64_intdigest(text.encode("utf-8"))
         if self.minhasher is not None:
-            result.signature = self.minhasher.signature(text)
+            result.signature = self.minhasher.sketch(text)
         if self.line_units is not None:
             result.unit_hashes = self.line_units.unit_hashes(text)
         return result
