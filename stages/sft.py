@@ -39,6 +39,7 @@ PRETRAINED = Path("artifacts/checkpoints/model.pt")
 TOKENIZER_DIR = Path("artifacts/tokenizer")
 CHECKPOINT = Path("artifacts/checkpoints/sft.pt")
 METRICS = Path("metrics/sft.json")
+DETAILS = Path("reports/sft.json")  # per-kind accuracies, conversation counts, row fill
 LIVE_DIR = "dvclive/sft"
 
 
@@ -161,16 +162,24 @@ def main() -> None:
 
     tuned, _ = load_checkpoint(CHECKPOINT, device)
     after = score(tuned, val_rows, chat, tok.decode, val, n_scored, sp, device, dtype, "fine-tuned")
+    # metrics/sft.json holds what a user compares across experiments (dvc exp show, dvc metrics diff);
+    # the per-kind accuracies and the data's shape go to reports/sft.json.
+    headline = ("val_loss", "accuracy")
     metrics = {
-        **{f"pretrained_{name}": value for name, value in before.items()},
-        **{f"sft_{name}": value for name, value in after.items()},
+        **{f"pretrained_{name}": before[name] for name in headline},
+        **{f"sft_{name}": after[name] for name in headline},
         "chance_accuracy": round(chance_accuracy(val.messages[:n_scored]), 4),
-        "val_conversations": len(val.encoded), "scored_conversations": n_scored,
-        "train_conversations": len(train.encoded), "row_tokens": row_len, "row_fill": round(train_rows.fill, 4),
         "tokens_per_sec": trained["tokens_per_sec"], "wall_time_s": trained["wall_time_s"],
         "best_step": trained["best_step"],
     }
+    details = {
+        **{f"pretrained_{name}": value for name, value in before.items() if name not in headline},
+        **{f"sft_{name}": value for name, value in after.items() if name not in headline},
+        "val_conversations": len(val.encoded), "scored_conversations": n_scored,
+        "train_conversations": len(train.encoded), "row_tokens": row_len, "row_fill": round(train_rows.fill, 4),
+    }
     write_json(METRICS, metrics)
+    write_json(DETAILS, details)
     print(f"sft: assistant-token val loss {before['val_loss']:.4f} -> {after['val_loss']:.4f}; exact-match "
           f"accuracy {before['accuracy']:.1%} -> {after['accuracy']:.1%} (chance {metrics['chance_accuracy']:.1%})")
 
