@@ -22,6 +22,7 @@ it. One pass finds the digit runs shared by phone, card, IPv4 and IBAN.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from typing import Iterator
 
@@ -93,27 +94,38 @@ def _find_emails(text: str, runs: list[Span]) -> Iterator[Span]:
 # "ann [at] example [dot] com", "ann{at}example{dot}com". Found from the "at" (in
 # brackets, or a bare " at " that only counts with a spelled-out "dot" after it, or
 # with a local part that no English word has: "ann.lee at example.com", "ann99 at ...").
-_OBFUSCATED_AT = re.compile(r"[ ]?[\[({<][ ]?at[ ]?[\])}>][ ]?| at ", re.I | re.A)
-_OBFUSCATED_LOCAL = re.compile(r"[A-Za-z0-9._%+-]{1,64}\Z", re.A)
-_OBFUSCATED_DOT = r"(?:[ ]?[\[({<][ ]?dot[ ]?[\])}>][ ]?|[ ](?i:dot)[ ]|\.)"
-_OBFUSCATED_DOMAIN = re.compile(rf"""
-    [A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?
-    (?:{_OBFUSCATED_DOT}[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?)*
-    {_OBFUSCATED_DOT}[A-Za-z]{{2,24}}\b""", re.X | re.A)
+# Every regex starts with a literal, "at", "AT", " at " or " AT ", for the fast scan: the
+# bracketed ones look back for their bracket, the bare ones look ahead for a dotted name.
+_OBFUSCATED_LOCAL = re.compile(r"[A-Za-z0-9._%+-]{1,64}\Z", re.A)  # searched with endpos = the "at"
+_OBFUSCATED_DOT = r"(?:[ ]?[\[({<][ ]?(?:dot|DOT)[ ]?[\])}>][ ]?|[ ](?:dot|DOT)[ ]|\.)"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_OBFUSCATED_DOMAIN = re.compile(rf"{_LABEL}(?:{_OBFUSCATED_DOT}{_LABEL})*{_OBFUSCATED_DOT}[A-Za-z]{{2,24}}\b", re.A)
+_BRACKETED_AT = tuple(re.compile(rf"{at}(?:(?<=[\[({{<]{at})|(?<=[\[({{<] {at}))[ ]?[\])}}>][ ]?", re.A)
+                      for at in ("at", "AT"))
+_BARE_AT = tuple(re.compile(rf"{at}(?={_LABEL}{_OBFUSCATED_DOT})", re.A) for at in (" at ", " AT "))
+_SPELLED_DOT = re.compile(r"(?i)[\[({<] ?dot|\sdot\s")
+
+
+def _obfuscated_ats(text: str) -> Iterator[tuple[int, int, bool]]:
+    """(start, end, bare) of each " at ", " AT " or bracketed at that a domain could follow."""
+    for pattern in _BARE_AT:
+        for m in pattern.finditer(text):
+            yield m.start(), m.end(), True
+    for pattern in _BRACKETED_AT:
+        for m in pattern.finditer(text):
+            start = m.start() - 1 - (text[m.start() - 1] == " ")  # the bracket
+            yield start - (text[start - 1:start] == " "), m.end(), False
 
 
 def _find_obfuscated_emails(text: str) -> Iterator[Span]:
-    if " at " not in text and not re.search(r"[\[({<] ?at ?[\])}>]", text, re.I):
-        return
-    for at in _OBFUSCATED_AT.finditer(text):
-        domain = _OBFUSCATED_DOMAIN.match(text, at.end())
+    for at_start, at_end, bare in _obfuscated_ats(text):
+        domain = _OBFUSCATED_DOMAIN.match(text, at_end)
         if not domain:
             continue
-        local = _OBFUSCATED_LOCAL.search(text, max(0, at.start() - 64), at.start())
+        local = _OBFUSCATED_LOCAL.search(text, max(0, at_start - 64), at_start)
         if not local:
             continue
-        bare = at.group() == " at " or at.group() == " AT "
-        spelled_dot = "." not in domain.group() or re.search(r"(?i)[\[({<] ?dot|\sdot\s", domain.group())
+        spelled_dot = "." not in domain.group() or _SPELLED_DOT.search(domain.group())
         if bare and not (spelled_dot or re.search(r"[._\d]", local.group())):
             continue  # "look at example.com", "arrived at Amazon.com"
         yield local.start(), domain.end()
@@ -180,6 +192,17 @@ _PHONE_WORDS = re.compile(r"""(?i:tel|phone|fon|fax|mobil|mob\b|cell|call|ring|s
 _NOT_PII_WORDS = re.compile(r"""(?<![^\W\d_])(?i:isbn|issn|order|invoice|rechnung|facture|factuur|ref|serial|id
     |tracking|ticket|case|sku|ean|gtin|upc|page|pp|vol|version|build|account|acct|iban|bic|zip|postcode|plz)
     (?:\W{1,3}(?:(?i:no|nr|number|num)\b|n°))?\W{0,4}\Z""", re.X)
+# Substrings that the lower-cased context must hold before the regex above is run on it
+# (most numbers have neither kind of word before them); "T 030 1234567" is checked apart.
+_LETTER_LABEL = re.compile(r"(?:^|\s)[TMF][.:]?[ ]?\Z")
+_WORD_HINTS = {
+    _PHONE_WORDS: ("tel", "phone", "fon", "fax", "mob", "cell", "call", "ring", "sms", "text", "whats", "contact",
+                   "handy", "portable", "gsm", "hotline", "tél", "móvil", "movil", "celular", "kontakt", "numer",
+                   "nummer", "número", "電話", "携帯"),
+    _NOT_PII_WORDS: ("isbn", "issn", "order", "invoice", "rechnung", "facture", "factuur", "ref", "serial", "id",
+                     "tracking", "ticket", "case", "sku", "ean", "gtin", "upc", "page", "pp", "vol", "version",
+                     "build", "account", "acct", "iban", "bic", "zip", "postcode", "plz"),
+}
 # Regions whose national formats are tried, in order, for a number without '+'.
 PHONE_REGIONS = ("US", "GB", "DE", "FR", "NL", "ES", "IT", "JP", "BR", "IN")
 _MIN_PHONE_DIGITS = 7
@@ -188,13 +211,21 @@ _MIN_PHONE_DIGITS = 7
 def _number_context(text: str, start: int, pattern: re.Pattern) -> bool:
     """pattern occurs in the 40 characters before start on the same line, or, for a
     delimited field, in its column's name on the document's first line (a CSV header)."""
-    line_start = text.rfind("\n", 0, start) + 1
-    if pattern.search(text, max(line_start, start - 40), start):
+    window_start = max(0, start - 40)
+    window_start = max(window_start, text.rfind("\n", window_start, start) + 1)
+    window = text[window_start:start]
+    lower = window.lower()
+    if (any(hint in lower for hint in _WORD_HINTS[pattern])
+            or (pattern is _PHONE_WORDS and _LETTER_LABEL.search(window))) and pattern.search(window):
         return True
     delimiter = text[start - 1] if start else ""
-    if pattern is _PHONE_WORDS and delimiter in (",", ";", "\t", "|") and line_start:
+    if pattern is _PHONE_WORDS and delimiter in (",", ";", "\t", "|"):
+        line_start = text.rfind("\n", max(0, start - 4096), start) + 1
+        header_end = text.find("\n", 0, 4096)
+        if not 0 < line_start or header_end == -1:
+            return False  # the first line itself, or no short first line to be a header
         column = text.count(delimiter, line_start, start)
-        header = text[:text.find("\n")].split(delimiter)
+        header = text[:header_end].split(delimiter)
         return column < len(header) and bool(pattern.search(header[column]))
     return False
 
@@ -203,10 +234,26 @@ def _groups(s: str) -> list[int]:
     return [len(g) for g in re.findall(r"\d+", s)]
 
 
+def _region_lengths(region: str) -> tuple[set[int], bool]:
+    """Lengths a national number may have in the region (the library's metadata), and
+    the trunk prefix the region dials before it ('0', '1' in North America, or none)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    return set(metadata.general_desc.possible_length), metadata.national_prefix or ""
+
+
+_REGION_LENGTHS = {region: _region_lengths(region) for region in PHONE_REGIONS}  # loads each region once
+
+
+@functools.lru_cache(maxsize=4096)
 def _national_ok(candidate: str, digits: str, structured: bool, context: bool) -> bool:
     """A number without '+': possible in one of PHONE_REGIONS, and written as one."""
     trunk = digits[0] == "0"
+    if not (context or structured or trunk):
+        return False  # an unbroken number that no word calls a phone number: an id, a count
     for region in PHONE_REGIONS:
+        lengths, prefix = _REGION_LENGTHS[region]
+        if len(digits) - (bool(prefix) and digits.startswith(prefix)) not in lengths:
+            continue  # the library would say "not possible": skip the parse
         try:
             number = phonenumbers.parse(candidate, region)
         except phonenumbers.NumberParseException:
@@ -421,51 +468,200 @@ def _find_ipv6(text: str, runs: list[Span]) -> Iterator[Span]:
 # --------------------------------------------------------------------------- secret
 
 # Tokens with a published prefix. Each regex starts at a literal character that every
-# token of its family contains ('_', '-', 'A', 'eyJ', '-----BEGIN') and checks the
-# letters before it with a look-behind, for the literal-scan speed-up; the token then
-# starts at the beginning of that run of letters.
+# token of its family contains ('_', '-', 'A', 'S', 'eyJ', ':AA', '-----BEGIN') and
+# checks the letters before it with a look-behind, for the literal-scan speed-up; the
+# token then starts at the beginning of that run of letters (or digits, for Telegram).
 _TOKEN_AT_UNDERSCORE = re.compile(r"""_(?:
       (?<=\bgh[pousr]_)[A-Za-z0-9]{20,}               # GitHub ghp_ (personal), gho_, ghs_, ghu_, ghr_
     | (?<=\bgithub_)pat_\w{22,}                       # GitHub fine-grained personal token
     | (?<=\b[spr]k_)(?:live|test)_[A-Za-z0-9]{16,}    # Stripe sk_live_, pk_live_, sk_test_, rk_live_
+    | (?<=\bwhsec_)[A-Za-z0-9+/=]{24,}                # Stripe webhook signing secret
+    | (?<=\bnpm_)[A-Za-z0-9]{36}                      # npm access token
+    | (?<=\bhf_)[A-Za-z0-9]{30,}                      # Hugging Face
+    | (?<=\bshp[a-z]{2}_)[a-fA-F0-9]{32}              # Shopify shpat_, shpss_, shpca_, shppa_
+    | (?<=\bdop_)v1_[a-f0-9]{64}                      # DigitalOcean
+    | (?<=\blin_)api_[A-Za-z0-9]{32,}                 # Linear
+    | (?<=\bglc_)[\w-]{20,} | (?<=\bglsa_)[\w-]{20,}   # Grafana
     )\b""", re.X | re.A)
 _TOKEN_AT_HYPHEN = re.compile(r"""-(?:
-      (?<=\bxox[baprs]-)[A-Za-z0-9-]{10,}             # Slack xoxb-, xoxp-, ...
-    | (?<=\bsk-)(?=[\w-]{0,64}?\d)[\w-]{20,}          # OpenAI-style sk-..., sk-proj-...; needs a digit
+      (?<=\bxox[abeoprs]-)[A-Za-z0-9-]{10,}           # Slack xoxb-, xoxp-, xoxe-, ...
+    | (?<=\bxapp-)[A-Za-z0-9-]{10,}                   # Slack app-level token
+    | (?<=\bsk-)(?=[\w-]{0,64}?\d)[\w-]{20,}          # OpenAI/Anthropic sk-..., sk-proj-..., sk-ant-...; needs a digit
+    | (?<=\bgl[a-z]{2}-)[\w-]{20,}                    # GitLab glpat-, glptt-, glcbt-, gldt-, glrt- (personal,
+    | (?<=\bgl[a-z]{3}-)[\w-]{20,}                    #   trigger, CI job, deploy, runner tokens)
+    | (?<=\bgl[a-z]{4}-)[\w-]{20,}
+    | (?<=\bkey-)[0-9a-f]{32}\b                       # Mailgun
+    | (?<=\bpypi-)AgE[\w-]{50,}                       # PyPI upload token
+    | (?<=\bPMAK-)[0-9a-f]{24}-[0-9a-f]{34}           # Postman
+    | (?<=\bNRAK-)[A-Z0-9]{27}                        # New Relic
+    | (?<=\bsq0[a-z]{3}-)[\w-]{22,}                   # Square
     )""", re.X | re.A)
 _TOKEN_AT_A = re.compile(r"""A(?<!\wA)(?:             # an 'A' that starts a word
       (?:KIA|SIA)[0-9A-Z]{16}\b                       # AWS access key id (long-term, temporary)
     | Iza[\w-]{35}(?![\w-])                           # Google API key
+    | GE-SECRET-KEY-1[0-9A-Z]{58}                     # age private key
     )""", re.X | re.A)
+_TOKEN_AT_S = re.compile(r"""S(?<![\w.]S)(?:          # an 'S' that starts a word
+      K[0-9a-fA-F]{32}\b                              # Twilio API key
+    | G\.[\w-]{22}\.[\w-]{43}(?![\w-])                # SendGrid
+    )""", re.X | re.A)
+_TOKEN_AT_H = re.compile(r"h(?<![\w.]h)vs\.[\w-]{24,}", re.A)  # HashiCorp Vault service token
+_TELEGRAM = re.compile(r":AA(?<=\d:AA)[\w-]{33}(?![\w-])", re.A)  # bot id ':' token
 _JWT = re.compile(r"eyJ(?<![\w-]eyJ)[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]*", re.A)  # base64 '{"' . '{"' . signature
 # PEM or PGP private key, header to footer; without a footer, the base64 lines that follow.
 _PRIVATE_KEY = re.compile(r"""-----BEGIN[A-Z0-9 ]*PRIVATE\ KEY(?:\ BLOCK)?-----
     (?: [\s\S]{0,20000}?-----END[A-Z0-9 ]*PRIVATE\ KEY(?:\ BLOCK)?-----
       | (?:\s+[A-Za-z0-9+/=]{16,})* )""", re.X | re.A)
 
-# Any value that looks generated (see _looks_random) assigned to a key-ish name:
-# "api_key=...", "token: ...", "password = '...'", "Authorization: Bearer ...".
-# The value is replaced and the name kept. Found from the ':' or '=' (a literal-class
-# scan), then the name is checked in the 64 characters before it. The value sits in a
-# look-ahead so that a failed candidate does not swallow the next ':' or '='.
-_VALUE_CHARS = r"[\w+/=.~!@#$%^*-]"  # no '&': it ends a value in a URL query
-_ASSIGNED = re.compile(rf"""[:=](?![:=])(?=[ \t]*["']?(?:(?i:bearer|basic|token)[ \t]+)?
-    (?={_VALUE_CHARS}{{0,64}}?\d)(?P<value>{_VALUE_CHARS}{{8,512}}))""", re.X | re.A)
-_VALUE_TAIL = re.compile(rf"{_VALUE_CHARS}*", re.A)  # the rest of a value longer than 512
-_KEY_NAME = re.compile(r"""(?<![A-Za-z0-9])
-    (?:api[_-]?key|apikey|secret|token|pass(?:word|wd|phrase)?|pwd|private[_-]?key|authorization|credentials?)
-    (?:[_-][\w-]*)?["']?[ \t]*\Z""", re.X | re.I | re.A)  # searched with endpos = the ':' or '='
+# Secrets inside URLs, found from each "://". Credentials: "postgres://ann:pw@db/x"
+# loses "ann:pw" (the user names a person as often as not), up to the last '@' before
+# the host, so a password with an '@' in it goes whole and is not taken for an e-mail
+# address. Webhook URLs carry their secret in the path: the whole URL goes.
+_URL_CREDENTIALS = re.compile(r"""[^\s:/@?#"'<>]*:[^\s/?#"'<>]+(?=@[\w\[])""", re.A)
+_WEBHOOK = re.compile(r"""https?://(?:
+      hooks\.slack\.com/(?:services|workflows|triggers)/
+    | (?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/
+    | [\w-]+\.webhook\.office\.com/webhookb2/ | outlook\.office(?:365)?\.com/webhook/
+    | hooks\.zapier\.com/hooks/catch/ | maker\.ifttt\.com/(?:trigger|use)/ | chat\.googleapis\.com/v1/spaces/
+    )[^\s"'<>`)\]}]+""", re.X | re.A | re.I)
+
+
+def _find_url_secrets(text: str) -> Iterator[Span]:
+    pos = text.find("://")
+    while pos != -1:
+        scheme = pos
+        while scheme > 0 and pos - scheme < 16 and (text[scheme - 1].isalnum() or text[scheme - 1] in "+.-"):
+            scheme -= 1
+        hook = _WEBHOOK.match(text, scheme)
+        if hook:
+            yield hook.span()
+        elif credentials := _URL_CREDENTIALS.match(text, pos + 3):
+            yield credentials.span()
+        pos = text.find("://", pos + 3)
+
+
+# A value assigned to a key-ish name: "api_key=...", "token: ...", "password = '...'",
+# "Authorization: Bearer ...". The value is replaced and the name kept. The key is what
+# the regex finds (a case-insensitive scan for the names); the value is then read by
+# hand, whole: quoted, to its closing quote; on a config line ("DB_PASSWORD=...",
+# "  password: ..."), to the end of the line; else to the next space, or to a '&' or ';'
+# that starts the next "name=" (a URL query, a connection string). Punctuation inside a
+# value never ends it early: a half-replaced password is a leaked one.
+_KEY_NAME = re.compile(r"""(?<![A-Za-z0-9:/])
+    (?P<name>(?i:api[_-]?key|apikey|client[_-]?secret|secret|auth[_-]?token|access[_-]?token|token
+      |pass(?:word|wd|phrase)?|pwd|private[_-]?key|access[_-]?key|account[_-]?key|shared[_-]?access[_-]?key
+      |authorization|auth|credentials?|sig))
+    (?P<suffix>[\w-]*)["']?[ \t]*[:=](?![:=/])\Z""", re.X | re.A)  # searched with endpos = after the ':' or '='
+
+# Names whose value is about a secret, not the secret: secret_name, token_url, api_key_id,
+# password_min_length, SECRET_KEY_FILE, TOKEN_TTL_SECONDS ...
+_NOT_SECRET_SUFFIX = re.compile(r"""(?i)(?:name|names|id|ids|ref|path|file|dir|url|uri|endpoint|host|arn|length|len
+    |min|max|type|header|policy|version|count|expiry|expires|expiration|ttl|seconds|secs|minutes|days|ms|field
+    |label|prefix|hint|reset|required|rotation|algorithm|algo|provider|enabled|mode|scope|format|location
+    |timeout|lifetime|age|source|manager|store|env|var|hash|salt|rounds|cost|strength|policy|pattern|regex)\Z""", re.X)
+_PASSWORD_NAMES = ("password", "passwd", "passphrase", "pwd")  # say "this is a password" even in prose
+_PLAIN_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+")
+_SCHEME = re.compile(r"(?i:bearer|basic|token)[ \t]+(?=\S)", re.A)
+_VALUE_END = re.compile(r"""\s|[&;](?=[\w.-]+=)|,(?=\s)|["'<>]""", re.A)  # for an unquoted value
+_CONFIG_VALUE_END = re.compile(r"""\s+\#|[&;](?=[\w.-]+=)""", re.A)  # for one that ends its line
+_SPACE = re.compile(r"\s")
+_WORDS = re.compile(r"[A-Za-z]+(?:[-_. ][A-Za-z]+){2,}")  # a passphrase: three words or more
+_PLACEHOLDER = re.compile(r"""(?ix)
+      none|null|nil|true|false|yes|no|empty|required|optional|redacted|hidden|masked|secret|password|passwd
+    | changeme|change[_-]me|replace[_-]?me|todo|tbd|n/?a|undefined|default|example|dummy|test|foo|bar|mypassword
+    | (.)\1{2,} | <[^>]*> | \$\{.*\}? | \$[A-Z_][A-Z0-9_]* | \{\{.*\}\}? | %\(.*\)s? | %[A-Z_]+% | your[_-].* | .*[_-]here
+    | (?:os\.environ|process\.env|getenv|env\(|environ\[).* | [a-z]+:// \S* | [~/.]\S*
+    | (?-i:[a-z0-9_.-]+(?:/[a-z0-9_.-]+)+)            # a path or a reference: prod/payments/db-credentials
+""")
 
 
 def _looks_random(value: str) -> bool:
-    """8+ characters with letters and digits, and long (12+), or 2+ digits, or mixed case:
-    "a1b2c3d4e5f6", "hunter22", "xK9pLmQ2" pass; "2nd-rate" and "1667" do not."""
-    digits = sum(c.isdigit() for c in value)
-    letters = [c for c in value if c.isalpha()]
-    if len(value) < 8 or not digits or not letters:
+    """8+ characters without spaces that look generated: letters and digits, and long (12+),
+    or 2+ digits, or mixed case; or three of lower, upper, digit, symbol ('-', '_' and '.'
+    join words, they are no symbols): "a1b2c3d4e5f6", "hunter22", "xK9pLmQ2", "$m*XQmaR#RCT"
+    pass; "2nd-rate", "1667" and "Basic, and the bearer" do not."""
+    if len(value) < 8 or any(c.isspace() for c in value):
         return False
-    mixed_case = any(c.isupper() for c in letters) and any(c.islower() for c in letters)
-    return len(value) >= 12 or digits >= 2 or mixed_case
+    lower, upper = any(c.islower() for c in value), any(c.isupper() for c in value)
+    digits = sum(c.isdigit() for c in value)
+    symbol = any(not c.isalnum() and c not in "-_." for c in value)
+    if lower + upper + (digits > 0) + symbol >= 3:
+        return True
+    if not digits or not (lower or upper):
+        return False
+    return len(value) >= 12 or digits >= 2 or (lower and upper)
+
+
+def _secret_value(text: str, key: re.Match) -> Span | None:
+    """Span of the value assigned to the key, if it is a secret."""
+    pos = key.end()
+    while pos < len(text) and text[pos] in " \t":
+        pos += 1
+    quote = text[pos] if text[pos:pos + 1] in ('"', "'") else ""
+    pos += len(quote)
+    if scheme := _SCHEME.match(text, pos):  # "Bearer abc...": the token is the value
+        pos = scheme.end()
+    line_end = text.find("\n", pos)
+    line_end = len(text) if line_end == -1 else line_end
+    line_start = text.rfind("\n", 0, key.start()) + 1
+    before_key = text[line_start:key.start()].strip(" \t\"'-")
+    config_line = before_key in ("", "export") or before_key.endswith(("_", "-"))
+    if quote:
+        end = text.find(quote, pos, line_end)
+        end = line_end if end == -1 else end
+    elif config_line and text[pos - 1] != "=" and re.search("(?i)pass|pwd|secret", key.group("name")):
+        stop = _CONFIG_VALUE_END.search(text, pos, line_end)  # "password: correct horse battery staple"
+        end = stop.start() if stop else line_end
+    elif config_line:  # "DB_PASSWORD=ttKVTuKX'purB6C": no quoting, so quotes are part of the value
+        stop = _CONFIG_VALUE_END.search(text, pos, line_end) or _SPACE.search(text, pos, line_end)
+        end = stop.start() if stop else line_end
+    else:
+        stop = _VALUE_END.search(text, pos, line_end)
+        end = stop.start() if stop else line_end
+    end = min(end, pos + 1024)
+    value = text[pos:end].rstrip(" \t")
+    while not quote and value and (value[-1] in ".," or (value[-1] in ")]}" and value.count(value[-1]) >
+                                                         value.count({")": "(", "]": "[", "}": "{"}[value[-1]]))):
+        value = value[:-1]  # a full stop, or a bracket the value did not open
+    if len(value) < 6 or _PLACEHOLDER.fullmatch(value):
+        return None
+    name = key.group("name").lower()
+    config = bool(quote) or config_line or "=" in key.group()
+    if config and ("pass" in name or "secret" in name or name == "pwd"):
+        return pos, pos + len(value)
+    if config and _WORDS.fullmatch(value):  # "access_key": "space-hope-follow-various"
+        return pos, pos + len(value)
+    # In prose "password:" still says it, but "the password: Friendship" is a story.
+    if (name in _PASSWORD_NAMES and not _PLAIN_WORD.fullmatch(value)) or _looks_random(value):
+        return pos, pos + len(value)
+    return None
+
+
+# Key names are looked for only before a ':' or '=' (found by str.find, which is much
+# faster than a regex scan for a character class), and only where a cheap substring
+# test on the 40 characters before it finds one of these.
+_KEY_HINTS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "sig")
+
+
+def _key_names(text: str) -> Iterator[re.Match]:
+    for op in ":=":
+        i = text.find(op)
+        while i != -1:
+            window = text[max(0, i - 40):i].lower()
+            not_assignment = text[i + 1:i + 2] in (":", "=", "/") or text[i - 1:i] in (":", "=", "<", ">", "!")
+            if not not_assignment and any(hint in window for hint in _KEY_HINTS):  # not "::", "==", "://"
+                if key := _KEY_NAME.search(text, max(0, i - 64), i + 1):
+                    yield key
+            i = text.find(op, i + 1)
+
+
+def _find_assigned_secrets(text: str) -> Iterator[Span]:
+    for key in _key_names(text):
+        suffix = key.group("suffix")
+        if suffix and (suffix[0] not in "_-" or _NOT_SECRET_SUFFIX.search(suffix)):
+            continue  # "tokenizer:", "passage:", "secret_name:"
+        if span := _secret_value(text, key):
+            yield span
 
 
 def _token_start(text: str, i: int) -> int:
@@ -477,26 +673,19 @@ def _token_start(text: str, i: int) -> int:
 
 def _find_secrets(text: str, runs: list[Span]) -> Iterator[Span]:
     # The `in` tests skip a regex call when its literal is absent: that matters for short texts.
-    for literal, pattern in (("_", _TOKEN_AT_UNDERSCORE), ("-", _TOKEN_AT_HYPHEN)):
+    for literal, pattern in (("_", _TOKEN_AT_UNDERSCORE), ("-", _TOKEN_AT_HYPHEN), (":AA", _TELEGRAM)):
         if literal in text:
             for m in pattern.finditer(text):
                 yield _token_start(text, m.start()), m.end()
-    for literal, pattern in (("A", _TOKEN_AT_A), ("eyJ", _JWT), ("-----BEGIN", _PRIVATE_KEY)):
+    for literal, pattern in (("A", _TOKEN_AT_A), ("S", _TOKEN_AT_S), ("hvs.", _TOKEN_AT_H), ("eyJ", _JWT),
+                             ("-----BEGIN", _PRIVATE_KEY)):
         if literal in text:
             for m in pattern.finditer(text):
                 yield m.span()
-    if ":" not in text and "=" not in text:
-        return
-    for m in _ASSIGNED.finditer(text):
-        if not _KEY_NAME.search(text, max(0, m.start() - 64), m.start()):
-            continue
-        start, end = m.span("value")
-        if end - start == 512:
-            end = _VALUE_TAIL.match(text, end).end()
-        while text[end - 1] in ".,":  # the sentence's full stop is not part of the value
-            end -= 1
-        if _looks_random(text[start:end]):
-            yield start, end
+    if "://" in text:
+        yield from _find_url_secrets(text)
+    if ":" in text or "=" in text:
+        yield from _find_assigned_secrets(text)
 
 
 # --------------------------------------------------------------------------- scrubber
