@@ -94,27 +94,29 @@ def _find_emails(text: str, runs: list[Span]) -> Iterator[Span]:
 # "ann [at] example [dot] com", "ann{at}example{dot}com". Found from the "at" (in
 # brackets, or a bare " at " that only counts with a spelled-out "dot" after it, or
 # with a local part that no English word has: "ann.lee at example.com", "ann99 at ...").
-# Every regex starts with a literal, "at", "AT", " at " or " AT ", for the fast scan: the
-# bracketed ones look back for their bracket, the bare ones look ahead for a dotted name.
+# Both regexes start with a literal, "at" or "AT", for the fast scan, and look back for
+# the bracket or space before it.
 _OBFUSCATED_LOCAL = re.compile(r"[A-Za-z0-9._%+-]{1,64}\Z", re.A)  # searched with endpos = the "at"
 _OBFUSCATED_DOT = r"(?:[ ]?[\[({<][ ]?(?:dot|DOT)[ ]?[\])}>][ ]?|[ ](?:dot|DOT)[ ]|\.)"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _OBFUSCATED_DOMAIN = re.compile(rf"{_LABEL}(?:{_OBFUSCATED_DOT}{_LABEL})*{_OBFUSCATED_DOT}[A-Za-z]{{2,24}}\b", re.A)
-_BRACKETED_AT = tuple(re.compile(rf"{at}(?:(?<=[\[({{<]{at})|(?<=[\[({{<] {at}))[ ]?[\])}}>][ ]?", re.A)
-                      for at in ("at", "AT"))
-_BARE_AT = tuple(re.compile(rf"{at}(?={_LABEL}{_OBFUSCATED_DOT})", re.A) for at in (" at ", " AT "))
+_AT_FORMS = tuple(re.compile(rf"""{at}(?:
+      (?<=[\[({{<]{at})[ ]?[\])}}>][ ]?                        # (at) [at] {{at}} <at>
+    | (?<=[\[({{<][ ]{at})[ ]?[\])}}>][ ]?                     # ( at ) [ at ]
+    | (?P<bare>(?<=[ ]{at})[ ](?={_LABEL}{_OBFUSCATED_DOT}))   # " at " before a dotted name
+    )""", re.X | re.A) for at in ("at", "AT"))
 _SPELLED_DOT = re.compile(r"(?i)[\[({<] ?dot|\sdot\s")
 
 
 def _obfuscated_ats(text: str) -> Iterator[tuple[int, int, bool]]:
     """(start, end, bare) of each " at ", " AT " or bracketed at that a domain could follow."""
-    for pattern in _BARE_AT:
+    for pattern in _AT_FORMS:
         for m in pattern.finditer(text):
-            yield m.start(), m.end(), True
-    for pattern in _BRACKETED_AT:
-        for m in pattern.finditer(text):
-            start = m.start() - 1 - (text[m.start() - 1] == " ")  # the bracket
-            yield start - (text[start - 1:start] == " "), m.end(), False
+            start = m.start() - 1  # the space or the bracket before "at"
+            if not m.group("bare"):
+                start -= text[start - 1:start] in ("(", "[", "{", "<")  # "( at )": back to the bracket
+                start -= text[start - 1:start] == " "
+            yield start, m.end(), bool(m.group("bare"))
 
 
 def _find_obfuscated_emails(text: str) -> Iterator[Span]:
@@ -176,33 +178,26 @@ _EXTENSION = re.compile(r"[ ]?(?:x|ext\.?|extension|#)[ ]?\d{1,6}\b", re.I | re.
 # after "1-". Dates (2024-01-15), ISBNs and page ranges have other group lengths.
 _NANP = re.compile(r"(?:1[ .-])?(?:\([2-9]\d\d\)[ ]?\d{3}[ .-]\d{4}|[2-9]\d\d([ .-])\d{3}\1\d{4})\Z", re.A)
 # Shapes that are something else, whatever the library says: dates, dotted
-# versions or addresses, thousands ("7 900 000"), year ranges ("1623-1632").
+# versions or addresses, thousands ("7 900 000"), year ranges ("1623-1632"), decimals,
+# the digit groups of a card or IBAN.
 _NOT_PHONE = re.compile(r"""
       \d{1,4}([./-])\d{1,2}\1\d{2,4}                # 25.12.2023, 2024-01-15, 12/25/23
     | \d{1,3}(?:\.\d{1,3}){3,}                      # 10.0.0.1, 1.2.3.4.5
     | \d{1,3}(?:[ .]\d{3})+                         # 7 900 000, 1.234.567
     | \d{4}-\d{2,4} | (?:1[5-9]|20)\d\d-\d+         # 1623-1632, 2019-000123
     | \d+\.\d+                                     # 89.5198415, 06.997406
+    | \d{4}(?:[ ]\d{4})+(?:[ ]\d{1,3})?              # groups of four: a card's or an IBAN's
 """, re.X | re.A)
 # Words that say a number is a phone number (before it on its line, or heading its
 # CSV column), or that it is not a phone or card number: an order, an ISBN, an EAN.
-_PHONE_WORDS = re.compile(r"""(?i:tel|phone|fon|fax|mobil|mob\b|cell|call|ring|sms|text\ me|whats\ ?app|contact
-    |handy|portable|gsm|hotline|on-?call|t[ée]l[ée]|m[oó]vil|cellulare|celular|kontakt|numm?er|n[uú]mero)|電話|携帯
-    |(?:^|\s)[TMF][.:]?\ ?\Z""", re.X)
-_NOT_PII_WORDS = re.compile(r"""(?<![^\W\d_])(?i:isbn|issn|order|invoice|rechnung|facture|factuur|ref|serial|id
+# Both are searched in the lower-cased 40 characters before the number (a case-sensitive
+# regex on lower-case text is several times faster than a case-insensitive one).
+_PHONE_WORDS = re.compile(r"""tel|phone|fon|fax|mobil|mob\b|cell|call|ring|sms|text\ me|whats\ ?app|contact|handy
+    |portable|gsm|hotline|on-?call|t[ée]l[ée]|m[oó]vil|cellulare|celular|kontakt|numm?er|n[uú]mero|電話|携帯""", re.X)
+_LETTER_LABEL = re.compile(r"(?:^|\s)[TMF][.:]?[ ]?\Z")  # "T 030 1234567", "M: 06 12345678" (case kept)
+_NOT_PII_WORDS = re.compile(r"""(?<![^\W\d_])(?:isbn|issn|order|invoice|rechnung|facture|factuur|ref|serial|id
     |tracking|ticket|case|sku|ean|gtin|upc|page|pp|vol|version|build|account|acct|iban|bic|zip|postcode|plz)
-    (?:\W{1,3}(?:(?i:no|nr|number|num)\b|n°))?\W{0,4}\Z""", re.X)
-# Substrings that the lower-cased context must hold before the regex above is run on it
-# (most numbers have neither kind of word before them); "T 030 1234567" is checked apart.
-_LETTER_LABEL = re.compile(r"(?:^|\s)[TMF][.:]?[ ]?\Z")
-_WORD_HINTS = {
-    _PHONE_WORDS: ("tel", "phone", "fon", "fax", "mob", "cell", "call", "ring", "sms", "text", "whats", "contact",
-                   "handy", "portable", "gsm", "hotline", "tél", "móvil", "movil", "celular", "kontakt", "numer",
-                   "nummer", "número", "電話", "携帯"),
-    _NOT_PII_WORDS: ("isbn", "issn", "order", "invoice", "rechnung", "facture", "factuur", "ref", "serial", "id",
-                     "tracking", "ticket", "case", "sku", "ean", "gtin", "upc", "page", "pp", "vol", "version",
-                     "build", "account", "acct", "iban", "bic", "zip", "postcode", "plz"),
-}
+    (?:\W{1,3}(?:(?:no|nr|number|num)\b|n°))?\W{0,4}\Z""", re.X)
 # Regions whose national formats are tried, in order, for a number without '+'.
 PHONE_REGIONS = ("US", "GB", "DE", "FR", "NL", "ES", "IT", "JP", "BR", "IN")
 _MIN_PHONE_DIGITS = 7
@@ -214,19 +209,21 @@ def _number_context(text: str, start: int, pattern: re.Pattern) -> bool:
     window_start = max(0, start - 40)
     window_start = max(window_start, text.rfind("\n", window_start, start) + 1)
     window = text[window_start:start]
-    lower = window.lower()
-    if (any(hint in lower for hint in _WORD_HINTS[pattern])
-            or (pattern is _PHONE_WORDS and _LETTER_LABEL.search(window))) and pattern.search(window):
+    if pattern.search(window.lower()):
+        return True
+    if pattern is not _PHONE_WORDS:
+        return False
+    if _LETTER_LABEL.search(window, max(0, len(window) - 4)):
         return True
     delimiter = text[start - 1] if start else ""
-    if pattern is _PHONE_WORDS and delimiter in (",", ";", "\t", "|"):
+    if delimiter in (",", ";", "\t", "|"):
         line_start = text.rfind("\n", max(0, start - 4096), start) + 1
         header_end = text.find("\n", 0, 4096)
         if not 0 < line_start or header_end == -1:
             return False  # the first line itself, or no short first line to be a header
         column = text.count(delimiter, line_start, start)
         header = text[:header_end].split(delimiter)
-        return column < len(header) and bool(pattern.search(header[column]))
+        return column < len(header) and bool(pattern.search(header[column].lower()))
     return False
 
 
@@ -262,7 +259,7 @@ def _national_ok(candidate: str, digits: str, structured: bool, context: bool) -
             continue
         if context:  # "Tel: 030 1234567", "phone,...\n...,4074897978"
             return True
-        if not phonenumbers.is_valid_number(number):
+        if not phonenumbers.is_valid_number_for_region(number, region):
             continue
         if trunk:  # a valid number with its trunk prefix: "(0161) 4960066", "0232781286"
             return True
@@ -639,19 +636,20 @@ def _secret_value(text: str, key: re.Match) -> Span | None:
 
 # Key names are looked for only before a ':' or '=' (found by str.find, which is much
 # faster than a regex scan for a character class), and only where a cheap substring
-# test on the 40 characters before it finds one of these.
-_KEY_HINTS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "sig")
+# test on the 40 characters before it finds "pass", "pwd", "secret", "token", "key",
+# "auth", "credential" or "sig".
 
 
 def _key_names(text: str) -> Iterator[re.Match]:
     for op in ":=":
         i = text.find(op)
         while i != -1:
-            window = text[max(0, i - 40):i].lower()
-            not_assignment = text[i + 1:i + 2] in (":", "=", "/") or text[i - 1:i] in (":", "=", "<", ">", "!")
-            if not not_assignment and any(hint in window for hint in _KEY_HINTS):  # not "::", "==", "://"
-                if key := _KEY_NAME.search(text, max(0, i - 64), i + 1):
-                    yield key
+            w = text[max(0, i - 40):i].lower()  # the hint test, spelled out: a generator is 2x slower
+            if ("pass" in w or "pwd" in w or "secret" in w or "token" in w or "key" in w or "auth" in w
+                    or "credential" in w or "sig" in w) \
+                    and text[i + 1:i + 2] not in (":", "=", "/") and text[i - 1:i] not in (":", "=", "<", ">", "!") \
+                    and (key := _KEY_NAME.search(text, max(0, i - 64), i + 1)):  # not "::", "==", "://"
+                yield key
             i = text.find(op, i + 1)
 
 
