@@ -5,7 +5,6 @@ documents. Skipped files and invalid UTF-8 are counted in metrics/merge.json.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from tqdm import tqdm
@@ -25,7 +24,7 @@ def main() -> None:
     params = load_params(PARAM_SECTIONS)["merge"]
     input_dir = Path(params.input_dir)
     options = ReadOptions(params.doc_mode, params.text_field, params.encoding_errors, params.bad_files,
-                          params.max_doc_chars or sys.maxsize)
+                          params.max_doc_chars)
     stats = SourceStats()
 
     files = find_input_files(input_dir, params.extensions, stats, params.bad_files)

@@ -110,8 +110,10 @@ def test_unreadable_file(tmp_path, monkeypatch):
     assert metrics["files_skipped"] == 1 and metrics["documents"] == 1
 
 
-def test_100_mb_single_line(tmp_path, monkeypatch):
-    """One enormous line: merged as one document in line mode, then dropped by clean.max_chars, counted."""
+@pytest.mark.parametrize("merge_limit", [None, 0])
+def test_100_mb_single_line(tmp_path, monkeypatch, merge_limit):
+    """One enormous line: skipped by merge as it is read (merge.max_doc_chars), or, with that limit off,
+    merged as one document and dropped by clean.max_chars; counted either way."""
     raw = raw_dir(tmp_path)
     with gzip.open(raw / "huge.txt.gz", "wt", encoding="utf-8", compresslevel=1) as f:
         chunk = "word " * 200_000  # 1 MB
@@ -119,15 +121,20 @@ def test_100_mb_single_line(tmp_path, monkeypatch):
             f.write(chunk)
         f.write("\n")
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"merge": {"doc_mode": "line"},
+    merge = {"doc_mode": "line"} if merge_limit is None else {"doc_mode": "line", "max_doc_chars": merge_limit}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"merge": merge,
                                                           "clean": {"min_chars": 10, "workers": 1,
                                                                     "quality": {"filters": []}}}))
     merge_stage.main()
     merged = json.loads((tmp_path / "metrics/merge.json").read_text())
-    assert merged["documents"] == 6 and merged["bytes"] > 100_000_000
+    if merge_limit is None:
+        assert merged["documents"] == 5 and merged["documents_too_long"] == 1
+        assert merged["bytes"] < 1000
+    else:
+        assert merged["documents"] == 6 and merged["bytes"] > 100_000_000
     clean_stage.main()
     cleaned = json.loads((tmp_path / "metrics/clean.json").read_text())
-    assert cleaned["removed_documents_too_long"] == 1
+    assert cleaned.get("removed_documents_too_long", 0) == (0 if merge_limit is None else 1)
     assert all(len(d.text) < 100 for d in iter_documents(clean_stage.OUT_DIR))
 
 

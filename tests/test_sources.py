@@ -593,3 +593,11 @@ def test_merge_warns_about_and_counts_skipped_long_documents(tmp_path):
     assert "big.txt: skipped 1 document(s) longer than merge.max_doc_chars=1,000" in out.stdout
     metrics = json.loads((tmp_path / "metrics/merge.json").read_text())
     assert metrics["documents_too_long"] == 1 and metrics["documents"] == 1
+
+
+@pytest.mark.parametrize("mode", ["file", "line", "paragraph"])
+def test_no_limit_keeps_every_document(tmp_path, mode):
+    path = tmp_path / "a.txt"
+    path.write_text(f"{LONG}\n")
+    docs, stats = read(path, doc_mode=mode, max_doc_chars=0)
+    assert [d.text.strip() for d in docs] == [LONG] and not stats.too_long

@@ -231,7 +231,9 @@ CHUNK_CHARS = 1 << 20
 
 
 def _whole(f: IO[str], max_chars: int) -> str | None:
-    """The rest of f, or TOO_LONG once it passes max_chars (the remainder is read and dropped)."""
+    """The rest of f, or TOO_LONG once it passes max_chars (0: no limit; the remainder is read and dropped)."""
+    if not max_chars:
+        return f.read()
     parts, size = [], 0
     while chunk := f.read(CHUNK_CHARS):
         size += len(chunk)
@@ -244,7 +246,10 @@ def _whole(f: IO[str], max_chars: int) -> str | None:
 
 
 def _lines(f: IO[str], max_chars: int) -> Iterator[str | None]:
-    """Each line of f with its line break, or TOO_LONG for one of more than max_chars characters."""
+    """Each line of f with its line break, or TOO_LONG for one of more than max_chars characters (0: no limit)."""
+    if not max_chars:
+        yield from f
+        return
     while line := f.readline(max_chars + 1):
         if len(line) <= max_chars or line[-1] in "\r\n":
             yield line
@@ -279,7 +284,7 @@ def _paragraphs(lines: Iterator[str | None], rel: str, max_chars: int) -> Iterat
                 index += 1
                 yield TOO_LONG if too_long else Document(f"{rel}#{index}", rel, "".join(block).rstrip("\r\n"))
             block, size, too_long = [], 0, False
-        elif line is TOO_LONG or too_long or size + len(line) > max_chars:
+        elif line is TOO_LONG or too_long or (max_chars and size + len(line) > max_chars):
             block, too_long = [], True
         else:
             block.append(line)
@@ -331,7 +336,8 @@ def _parquet_documents(path: Path, rel: str, options: ReadOptions, stats: Source
                 _bad_record(f"{path}: row {row}", f"no text (null in column {options.text_field!r})", rel,
                             options, stats)
                 continue
-            yield TOO_LONG if len(text) > options.max_doc_chars else Document(f"{rel}#{row}", rel, text)
+            too_long = options.max_doc_chars and len(text) > options.max_doc_chars
+            yield TOO_LONG if too_long else Document(f"{rel}#{row}", rel, text)
 
 
 # --------------------------------------------------------------------------- one file
