@@ -187,13 +187,16 @@ _NOT_PHONE = re.compile(r"""
     | \d{4}-\d{2,4} | (?:1[5-9]|20)\d\d-\d+         # 1623-1632, 2019-000123
     | \d+\.\d+                                     # 89.5198415, 06.997406
     | \d{4}(?:[ ]\d{4})+(?:[ ]\d{1,3})?              # groups of four: a card's or an IBAN's
+    | \d{5}-\d{4}                                   # a US ZIP+4 code: "Boston, MA 02110-1301"
+    | (\d)\2+                                       # "0000000000"
 """, re.X | re.A)
 # Words that say a number is a phone number (before it on its line, or heading its
 # CSV column), or that it is not a phone or card number: an order, an ISBN, an EAN.
 # Both are searched in the lower-cased 40 characters before the number (a case-sensitive
 # regex on lower-case text is several times faster than a case-insensitive one).
-_PHONE_WORDS = re.compile(r"""tel|phone|fon|fax|mobil|mob\b|cell|call|ring|sms|text\ me|whats\ ?app|contact|handy
-    |portable|gsm|hotline|on-?call|t[ée]l[ée]|m[oó]vil|cellulare|celular|kontakt|numm?er|n[uú]mero|電話|携帯""", re.X)
+_PHONE_WORDS = re.compile(r"""phone|handy|whats\ ?app|hotline|contact|kontakt|電話|携帯
+    |(?<![a-z])(?:tel|fon|fax|mobil|mob\b|cell|call|ring|sms|text\ me|portable|gsm|on-?call|t[ée]l[ée]|m[oó]vil
+                 |celular|numm?er|n[uú]mero)""", re.X)  # short words at a word's start: not "string"
 _LETTER_LABEL = re.compile(r"(?:^|\s)[TMF][.:]?[ ]?\Z")  # "T 030 1234567", "M: 06 12345678" (case kept)
 _NOT_PII_WORDS = re.compile(r"""(?<![^\W\d_])(?:isbn|issn|order|invoice|rechnung|facture|factuur|ref|serial|id
     |tracking|ticket|case|sku|ean|gtin|upc|page|pp|vol|version|build|account|acct|iban|bic|zip|postcode|plz)
@@ -266,11 +269,11 @@ def _national_ok(candidate: str, digits: str, structured: bool, context: bool) -
         # No trunk prefix (Spain, Italian mobiles, Brazil, India): valid, and grouped the way the
         # library writes the region's numbers, "612 34 56 78", "(11) 3915-0008".
         national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-        expected = _groups(national)
-        if national.startswith("0") and expected[0] > 1:
-            expected[0] -= 1  # India writes a trunk '0' that the candidate leaves out
-        if structured and _groups(candidate) == expected:
-            return True
+        expected, groups = _groups(national), _groups(candidate)
+        if national.startswith("0") and expected[0] > 3 and groups[0] == expected[0] - 1:
+            expected[0] -= 1  # Indian mobiles are written without the trunk '0': "98765 43210"
+        if structured and "/" not in candidate and groups == expected:
+            return True  # (a '/' between digits without a trunk prefix: "RFC 2047/2243")
     return False
 
 
@@ -278,20 +281,24 @@ def _phone_ok(text: str, start: int, candidate: str) -> bool:
     digits = re.sub(r"\D", "", candidate)
     if not _MIN_PHONE_DIGITS <= len(digits) <= 15 or _number_context(text, start, _NOT_PII_WORDS):
         return False
+    groups = _groups(candidate)
+    if len(groups) > 1 and groups[-1] == 1:
+        return False  # "+35236450.6", ISBN-10 "0-306-40615-2": no number ends in a 1-digit group
     if candidate[0] == "+" or (candidate.startswith("00") and not candidate.startswith("000")):
         try:
             number = phonenumbers.parse("+" + candidate.lstrip("+")[2 * (candidate[0] == "0"):], None)
         except phonenumbers.NumberParseException:
             return False
-        return len(digits) >= 9  # E.164, and the library knows the country code
+        # E.164 length, and a country code the library knows; "00" is also a run of zeros
+        # ("001100 111111"), so there the number must be possible too.
+        return len(digits) >= 9 and (candidate[0] == "+" or phonenumbers.is_possible_number(number))
     if _NANP.match(candidate):
         return True
     context = _number_context(text, start, _PHONE_WORDS)
     if len(digits) < 8 or (_NOT_PHONE.fullmatch(candidate) and not (context and " " in candidate)):
         return False  # with a phone word before it, "345 563 447" is a number, not thousands
-    groups = _groups(candidate)
-    if len(groups) > 1 and min(groups[1:]) == 1:  # ISBN-10 "0-306-40615-2", "1-2"; "+33 1 ..." had its '+'
-        return False
+    if (len(groups) > 1 and min(groups) == 1) or candidate.count("/") > 1 or digits in "01234567890":
+        return False  # "0 711348489", "1-2" ("+33 1 ..." had its '+'); "01/19/04 01/20/04"; "0123456789"
     return _national_ok(candidate, digits, len(groups) > 1, context)
 
 
@@ -325,10 +332,13 @@ _CARD = re.compile(r"""
       | \d{4}([ -])\d{6}\2\d{4,5} )
     (?!\w|[.-]\d|[ ]\d{4}\b)
 """, re.X | re.A)
-# Issuer prefixes: 2 and 5 Mastercard, 3 Amex/Diners/JCB, 4 Visa, 6 Discover/UnionPay/
-# Maestro, 1800 and 2131 JCB; 12-digit numbers only with a Maestro prefix.
-_CARD_PREFIX = re.compile(r"[23456]|1800|2131")
-_MAESTRO_PREFIX = re.compile(r"50|5[6-8]|6")
+# Issuer prefixes by length (IIN ranges): Visa 4 (13, 16, 19 digits), Diners 30/36/38 (14),
+# Amex 34/37 and JCB 1800/2131 (15), Mastercard 51-55/22-27, JCB 35, Discover and
+# UnionPay 6 (16), Maestro 50/56-58/6 (12 to 19).
+_MAESTRO = r"50|5[6-8]|6"
+_CARD_PREFIX = {12: _MAESTRO, 13: r"4", 14: r"3[068]", 15: r"3[47]|1800|2131",
+                16: rf"4|5[1-5]|2[2-7]|35|{_MAESTRO}", 17: _MAESTRO, 18: _MAESTRO, 19: rf"4|{_MAESTRO}"}
+_CARD_PREFIX = {length: re.compile(prefix) for length, prefix in _CARD_PREFIX.items()}
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -342,10 +352,9 @@ def _luhn_ok(digits: str) -> bool:
 def _find_cards(text: str, runs: list[Span]) -> Iterator[Span]:
     for m in _in_runs(_CARD, text, runs):
         digits = re.sub(r"\D", "", m.group())
-        if len(digits) > 12:
-            prefix_ok = _CARD_PREFIX.match(digits)
-        else:  # not an AWS account id in an ARN ("...:eu-west-1:682685515392:")
-            prefix_ok = _MAESTRO_PREFIX.match(digits) and text[m.start() - 1:m.start()] != ":"
+        prefix_ok = _CARD_PREFIX[len(digits)].match(digits)
+        if len(digits) == 12 and text[m.start() - 1:m.start()] == ":":
+            continue  # an AWS account id in an ARN ("...:eu-west-1:682685515392:")
         if prefix_ok and _luhn_ok(digits) and not _number_context(text, m.start(), _NOT_PII_WORDS):
             yield m.span()
 
@@ -563,10 +572,11 @@ _VALUE_END = re.compile(r"""\s|[&;](?=[\w.-]+=)|,(?=\s)|["'<>]""", re.A)  # for 
 _CONFIG_VALUE_END = re.compile(r"""\s+\#|[&;](?=[\w.-]+=)""", re.A)  # for one that ends its line
 _SPACE = re.compile(r"\s")
 _WORDS = re.compile(r"[A-Za-z]+(?:[-_. ][A-Za-z]+){2,}")  # a passphrase: three words or more
+_LOWER_WORDS = re.compile(r"[a-z]+(?: [a-z]+){1,7}")  # an unquoted passphrase: "correct horse battery staple"
 _PLACEHOLDER = re.compile(r"""(?ix)
       none|null|nil|true|false|yes|no|empty|required|optional|redacted|hidden|masked|secret|password|passwd
-    | changeme|change[_-]me|replace[_-]?me|todo|tbd|n/?a|undefined|default|example|dummy|test|foo|bar|mypassword
-    | (.)\1{2,} | <[^>]*> | \$\{.*\}? | \$[A-Z_][A-Z0-9_]* | \{\{.*\}\}? | %\(.*\)s? | %[A-Z_]+% | your[_-].* | .*[_-]here
+    | ,.* | changeme|change[_-]me|replace[_-]?me|todo|tbd|n/?a|undefined|default|example|dummy|test|foo|bar|mypassword
+    | (.)\1{2,} | <[^>]*>? | \$\{.*\}? | \$[A-Z_][A-Z0-9_]* | \{\{.*\}\}? | %\(.*\)s? | %[A-Z_]+% | your[_-].* | .*[_-]here
     | (?:os\.environ|process\.env|getenv|env\(|environ\[).* | [a-z]+:// \S* | [~/.]\S*
     | (?-i:[a-z0-9_.-]+(?:/[a-z0-9_.-]+)+)            # a path or a reference: prod/payments/db-credentials
 """)
@@ -589,8 +599,26 @@ def _looks_random(value: str) -> bool:
     return len(value) >= 12 or digits >= 2 or (lower and upper)
 
 
-def _secret_value(text: str, key: re.Match) -> Span | None:
-    """Span of the value assigned to the key, if it is a secret."""
+_KEY_PREFIX = re.compile(r"""[ \t]*(?:export[ \t]+|-[ \t]+)?["']?(?:[\w.-]*[_.-])?""", re.A)
+_KEY_VALUE_LINE = re.compile(r"""[ \t]*(?:export[ \t]+|-[ \t]+)?["']?[\w.-]+["']?[ \t]*[:=]""", re.A)
+
+
+def _config_line(text: str, key_start: int) -> bool:
+    """The key starts a line of a config file: "DB_PASSWORD=...", "  secret: ...", with a
+    line of the same shape before or after it. Verse wraps anywhere: "...it might\npass:
+    yet the scarfs..." is a line that starts with a key name, in no config file."""
+    line_start = text.rfind("\n", 0, key_start) + 1
+    if not _KEY_PREFIX.fullmatch(text, line_start, key_start):  # only "  ", "export ", "POSTGRES_" before it
+        return False
+    previous = text.rfind("\n", 0, max(0, line_start - 1)) + 1
+    if line_start and _KEY_VALUE_LINE.match(text, previous, line_start):
+        return True
+    line_end = text.find("\n", key_start)
+    return line_end != -1 and bool(_KEY_VALUE_LINE.match(text, line_end + 1))
+
+
+def _value_span(text: str, key: re.Match, config_line: bool) -> tuple[int, int, str]:
+    """Start and end of the value assigned to the key, and its quote character (or "")."""
     pos = key.end()
     while pos < len(text) and text[pos] in " \t":
         pos += 1
@@ -600,9 +628,6 @@ def _secret_value(text: str, key: re.Match) -> Span | None:
         pos = scheme.end()
     line_end = text.find("\n", pos)
     line_end = len(text) if line_end == -1 else line_end
-    line_start = text.rfind("\n", 0, key.start()) + 1
-    before_key = text[line_start:key.start()].strip(" \t\"'-")
-    config_line = before_key in ("", "export") or before_key.endswith(("_", "-"))
     if quote:
         end = text.find(quote, pos, line_end)
         end = line_end if end == -1 else end
@@ -616,22 +641,54 @@ def _secret_value(text: str, key: re.Match) -> Span | None:
         stop = _VALUE_END.search(text, pos, line_end)
         end = stop.start() if stop else line_end
     end = min(end, pos + 1024)
-    value = text[pos:end].rstrip(" \t")
-    while not quote and value and (value[-1] in ".," or (value[-1] in ")]}" and value.count(value[-1]) >
-                                                         value.count({")": "(", "]": "[", "}": "{"}[value[-1]]))):
-        value = value[:-1]  # a full stop, or a bracket the value did not open
-    if len(value) < 6 or _PLACEHOLDER.fullmatch(value):
-        return None
+    while end > pos and text[end - 1] in " \t":
+        end -= 1
+    if not quote:  # a full stop, a colon, or a bracket that the value did not open: "pwd=None):"
+        while end > pos and (text[end - 1] in ".,:;" or (text[end - 1] in _CLOSERS and
+                             text.count(text[end - 1], pos, end) > text.count(_CLOSERS[text[end - 1]], pos, end))):
+            end -= 1
+    return pos, end, quote
+
+
+_CLOSERS = {")": "(", "]": "[", "}": "{"}
+# A Python expression, not a literal: "getpass.getpass(prompt)", "self.password", "os.environ[...]".
+_CODE_EXPRESSION = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:[(\[].*)?|[(\[{].*", re.S)
+
+
+def _is_secret(value: str, key: re.Match, quoted: bool, config_line: bool, code: bool) -> bool:
     name = key.group("name").lower()
-    config = bool(quote) or config_line or "=" in key.group()
+    if len(value) < 6 or _PLACEHOLDER.fullmatch(value) or (code and _CODE_EXPRESSION.fullmatch(value)):
+        return False
+    if " " in value and (name in value.lower() or not (quoted or _LOWER_WORDS.fullmatch(value))):
+        return False  # a description ("- password: The password for the login"), not a passphrase
+    config = quoted or config_line
     if config and ("pass" in name or "secret" in name or name == "pwd"):
-        return pos, pos + len(value)
+        return True
     if config and _WORDS.fullmatch(value):  # "access_key": "space-hope-follow-various"
-        return pos, pos + len(value)
+        return True
     # In prose "password:" still says it, but "the password: Friendship" is a story.
-    if (name in _PASSWORD_NAMES and not _PLAIN_WORD.fullmatch(value)) or _looks_random(value):
-        return pos, pos + len(value)
-    return None
+    return (name in _PASSWORD_NAMES and not _PLAIN_WORD.fullmatch(value)) or _looks_random(value)
+
+
+def _secret_value(text: str, key: re.Match) -> Span | None:
+    """Span of the value assigned to the key, if it is a secret."""
+    before = text[key.start() - 1:key.start()]
+    if before in ('"', "'") and before not in key.group():
+        return None  # the name inside a string that the ':' does not close: prompt="Password: "
+    config_line = _config_line(text, key.start())
+    start, end, quote = _value_span(text, key, config_line)
+    # Code, where an unquoted value is an expression: "passwd = getpass(prompt)", "f(password=pw)".
+    code = not quote and key.group().endswith("=") and (key.group()[-2:-1] in (" ", "\t") or _in_call(text, key)
+                                                       or text[end:end + 1] == ",")  # an argument on its own line
+    if text[start:end] == text[key.start():key.end() - 1].strip("\"' \t"):
+        return None  # f(pass_fds=pass_fds)
+    return (start, end) if _is_secret(text[start:end], key, bool(quote), config_line, code) else None
+
+
+def _in_call(text: str, key: re.Match) -> bool:
+    """The key is a keyword argument: a '(' before it on its line is still open."""
+    line = text[max(0, text.rfind("\n", 0, key.start()) + 1, key.start() - 200):key.start()]
+    return line.count("(") > line.count(")")
 
 
 # Key names are looked for only before a ':' or '=' (found by str.find, which is much
