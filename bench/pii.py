@@ -1,11 +1,11 @@
 """PII scrubber: recall and precision per kind on a labelled set, and scrub throughput.
 
-    python bench/pii.py                      # dev, heldout and real sets, then MB/s
+    python bench/pii.py                      # dev, heldout, fresh and real sets, then MB/s
     python bench/pii.py --show 20            # also the first 20 misses and false hits per set
     python bench/pii.py --impl OLD_PII.py    # score another version of stages/lib/data/pii.py
                                              # (e.g. `git show HEAD~5:stages/lib/data/pii.py > /tmp/old.py`)
 
-The sets are bench/pii/{dev,heldout,real}.jsonl, made by bench/pii/generate.py
+The sets are bench/pii/{dev,heldout,fresh,real}.jsonl, made by bench/pii/generate.py
 (see there: faker in ten locales in realistic settings, and real mail headers).
 All seven kinds are enabled, as in the default params.
 
@@ -141,7 +141,7 @@ def throughput(scrubber, texts: list[str], repeats: int, forget=lambda: None) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--impl", type=Path, help="a pii.py to score instead of stages/lib/data/pii.py")
-    parser.add_argument("--sets", nargs="+", default=["dev", "heldout", "real"])
+    parser.add_argument("--sets", nargs="+", default=["dev", "heldout", "fresh", "real"])
     parser.add_argument("--show", type=int, default=0, help="print this many misses and false hits per set")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-speed", action="store_true")

@@ -10,7 +10,9 @@ and in phrasing: every setting draws its wording from a list of variants, dev
 from the even ones and heldout from the odd ones, so a rule tuned to a dev
 phrasing is not rewarded on heldout. real.jsonl is header and body lines of the
 mail messages that CPython ships as email test data (test/test_email/data),
-labelled by a strict regex and checked by hand.
+labelled by a strict regex and checked by hand. fresh.jsonl is a third synthetic
+split (another seed, the heldout phrasings), made only after the scrubber's
+changes were done: heldout was looked at during the work, fresh was not.
 
 One JSON object per line:
     {"id", "setting", "locale", "text",
@@ -25,11 +27,13 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import os
 import random
 import re
 import string
 import sys
 import sysconfig
+from datetime import datetime
 from pathlib import Path
 
 import phonenumbers as pn
@@ -39,6 +43,7 @@ OUT = Path(__file__).resolve().parent
 LOCALES = {"en_US": "US", "en_GB": "GB", "de_DE": "DE", "fr_FR": "FR", "nl_NL": "NL", "es_ES": "ES",
            "it_IT": "IT", "ja_JP": "JP", "pt_BR": "BR", "en_IN": "IN"}
 ALNUM = string.ascii_letters + string.digits
+FIRST_DAY, LAST_DAY = datetime(1970, 1, 1), datetime(2025, 12, 31)
 
 
 class Doc:
@@ -72,6 +77,13 @@ class Gen:
         self.en = Faker("en_US")
         self.en.seed_instance(seed + 1)
         self.r = random.Random(seed)
+
+    def date_fmt(self, pattern: str = "%Y-%m-%d") -> str:
+        """A date in a fixed range (faker's own date() runs up to today: the files would change daily)."""
+        return self.f.date_time_between(FIRST_DAY, LAST_DAY).strftime(pattern)
+
+    def time_fmt(self, pattern: str = "%H:%M:%S") -> str:
+        return self.f.date_time_between(FIRST_DAY, LAST_DAY).strftime(pattern)
 
     def pick(self, options: list):
         """One of the options of this split's half (the even or the odd ones)."""
@@ -226,10 +238,10 @@ class Gen:
                               "2.5.29." + str(self.r.randint(1, 40)), "0.9.2342.19200300.100.1.1"])
 
     def date(self) -> str:
-        return self.f.date(self.r.choice(["%Y-%m-%d", "%d.%m.%Y", "%m/%d/%Y", "%d/%m/%Y", "%Y%m%d", "%d-%m-%Y", "%Y/%m/%d"]))
+        return self.date_fmt(self.r.choice(["%Y-%m-%d", "%d.%m.%Y", "%m/%d/%Y", "%d/%m/%Y", "%Y%m%d", "%d-%m-%Y", "%Y/%m/%d"]))
 
     def time(self) -> str:
-        return self.f.time(self.r.choice(["%H:%M:%S", "%H:%M", "%H:%M:%S.%f"]))
+        return self.time_fmt(self.r.choice(["%H:%M:%S", "%H:%M", "%H:%M:%S.%f"]))
 
     def isbn(self) -> str:
         return self.r.choice([self.f.isbn13, self.f.isbn10, lambda: self.f.isbn13().replace("-", "")])()
@@ -269,7 +281,7 @@ def mail_header(g: Gen) -> Doc:
     d.add("Return-Path: <").pii("email", g.bounce_email()).add(">\n")
     d.add("Received: from ", g.f.hostname(), " ([").pii("ipv4", g.ipv4()).add("]) by mx.", g.en.domain_name(),
           " with ESMTPS id ", g.rand(12), "\n")
-    d.add("Date: ").neg("date", g.f.date("%d %b %Y")).add(" ").neg("time", g.f.time()).add(" +0000\n")
+    d.add("Date: ").neg("date", g.date_fmt("%d %b %Y")).add(" ").neg("time", g.time_fmt()).add(" +0000\n")
     d.add(g.pick(["X-Mailer: Microsoft Outlook 16.0 build ", "User-Agent: Mozilla Thunderbird version ",
                   "X-Mailer: Apple Mail (build ", "X-Mailer: PHPMailer ver. "]))
     d.neg("version4", ".".join(str(g.r.randint(0, 255)) for _ in range(4))).add("\n")
@@ -294,7 +306,7 @@ def signature(g: Gen) -> Doc:
 
 def log_lines(g: Gen) -> Doc:
     d = Doc()
-    ts = lambda: d.neg("date", g.f.date("%Y-%m-%d")).add("T").neg("time", g.f.time()).add("Z ")
+    ts = lambda: d.neg("date", g.date_fmt("%Y-%m-%d")).add("T").neg("time", g.time_fmt()).add("Z ")
     ts(); d.add("INFO  auth: login ok user=").pii("email", g.email()).add(" src=").pii("ipv4", g.ipv4()).add(" session=").neg("uuid", g.f.uuid4()).add("\n")
     ts(); d.add(g.pick(["sshd[", "sshd["]), str(g.r.randint(100, 99999)), "]: Accepted publickey for ", g.user(), " from ")
     d.pii(*(("ipv6", g.ipv6()) if g.r.random() < 0.5 else ("ipv4", g.ipv4())))
@@ -377,8 +389,8 @@ def code(g: Gen) -> Doc:
 
 
 def json_record(g: Gen) -> Doc:
-    d = Doc().add('{"id": "').neg("uuid", g.f.uuid4()).add('", "created": "').neg("date", g.f.date("%Y-%m-%d")).add("T")
-    d.neg("time", g.f.time()).add('", "customer": {"name": "', g.name(), '", "email": "').pii("email", g.email())
+    d = Doc().add('{"id": "').neg("uuid", g.f.uuid4()).add('", "created": "').neg("date", g.date_fmt("%Y-%m-%d")).add("T")
+    d.neg("time", g.time_fmt()).add('", "customer": {"name": "', g.name(), '", "email": "').pii("email", g.email())
     d.add('", "phone": "').pii("phone", g.phone()).add('", "iban": "').pii("iban", g.iban()).add('"}, ')
     d.add('"payment": {"card": "').pii("credit_card", g.card()).add('", "exp": "', f"{g.r.randint(1, 12):02d}/{g.r.randint(25, 31)}", '"}, ')
     d.add('"client_ip": "').pii(*(("ipv4", g.ipv4()) if g.r.random() < 0.7 else ("ipv6", g.ipv6()))).add('", ')
@@ -394,7 +406,7 @@ def git_log(g: Gen) -> Doc:
     d = Doc()
     for _ in range(2):
         d.add("commit ").neg("hash", g.f.sha1()).add("\nAuthor: ", g.name(), " <").pii("email", g.email()).add(">\n")
-        d.add("Date:   ").neg("date", g.f.date("%a %b %d %Y")).add(" ").neg("time", g.f.time()).add("\n\n    ")
+        d.add("Date:   ").neg("date", g.date_fmt("%a %b %d %Y")).add(" ").neg("time", g.time_fmt()).add("\n\n    ")
         d.add(g.pick(["Bump requests to version ", "Update dependency to v", "Pin library==", "Release ", "Upgrade sdk to version "]))
         d.neg("version4", ".".join(str(g.r.randint(0, 255)) for _ in range(4))).add(" (").neg("hash", g.f.sha1()[:7]).add(")\n\n")
     return d
@@ -405,7 +417,7 @@ def forum_post(g: Gen) -> Doc:
     d.add(g.pick(["You can reach me at ", "Mail me at ", "Contact me: ", "Write to "])).pii("email", g.obfuscated_email()).add(" or ")
     d.add(g.pick(["call ", "ring ", "text me on ", "phone "])).pii("phone", g.phone()).add(". ")
     d.add(g.pick(["After upgrading to version ", "Since I installed version ", "With driver version ", "On firmware "]))
-    d.neg("version4", ".".join(str(g.r.randint(0, 255)) for _ in range(4))).add(" the sync stops at ").neg("time", g.f.time("%H:%M")).add(". ")
+    d.neg("version4", ".".join(str(g.r.randint(0, 255)) for _ in range(4))).add(" the sync stops at ").neg("time", g.time_fmt("%H:%M")).add(". ")
     d.add("See pages ").neg("page_range", f"{(a := g.r.randint(10, 900))}-{a + g.r.randint(2, 30)}").add(" of ISBN ").neg("isbn", g.isbn()).add(". ")
     d.add(g.pick(["My order ", "Ticket ", "Order no. ", "Case "])).neg("order_no", g.order_no()).add(" was charged to ")
     d.pii("credit_card", g.card()).add(" twice. ")
@@ -432,7 +444,7 @@ def prose_negatives(g: Gen) -> Doc:
     d = Doc()
     d.add("As it is written in ").neg("verse", g.pick(["John 3:16", "Psalm 23:1-6", "Gen. 1:1-3", "Matthew 5:3-12", "Isaiah 40:31", "Rom 8:28"]))
     d.add(", printed in ").neg("year", str(g.r.randint(1590, 1700))).add(" (pp. ").neg("page_range", f"{(a := g.r.randint(10, 900))}-{a + g.r.randint(2, 30)}").add("). ")
-    d.add("The mail coach left at ").neg("time", g.f.time("%H:%M")).add(" on ").neg("date", g.date()).add(". ")
+    d.add("The mail coach left at ").neg("time", g.time_fmt("%H:%M")).add(" on ").neg("date", g.date()).add(". ")
     d.add("Population: ").neg("number", f"{g.r.randint(1, 99)} {g.r.randint(0, 999):03d} {g.r.randint(0, 999):03d}").add(". ")
     d.add("Certificate policy OID ").neg("oid", g.oid()).add(", section ").neg("section", ".".join(str(g.r.randint(1, 12)) for _ in range(4))).add(". ")
     v_prefix, v = g.version4()
@@ -522,7 +534,8 @@ def real_records() -> list[dict]:
 
 
 def main() -> None:
-    for name, seed, variant in (("dev", 1, 0), ("heldout", 2, 1)):
+    # "fresh" was generated once, after the scrubber's changes were done, and scored once.
+    for name, seed, variant in (("dev", 1, 0), ("heldout", 2, 1), ("fresh", 3, 1)):
         records = build(seed, variant, docs_per_pair=1)
         write(OUT / f"{name}.jsonl", records)
     write(OUT / "real.jsonl", real_records())
@@ -538,4 +551,6 @@ def write(path: Path, records: list[dict]) -> None:
 
 
 if __name__ == "__main__":
+    if os.environ.get("PYTHONHASHSEED") != "0":  # some faker providers draw from sets: fix their order
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
     main()

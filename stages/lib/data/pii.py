@@ -576,7 +576,7 @@ _LOWER_WORDS = re.compile(r"[a-z]+(?: [a-z]+){1,7}")  # an unquoted passphrase: 
 _PLACEHOLDER = re.compile(r"""(?ix)
       none|null|nil|true|false|yes|no|empty|required|optional|redacted|hidden|masked|secret|password|passwd
     | ,.* | changeme|change[_-]me|replace[_-]?me|todo|tbd|n/?a|undefined|default|example|dummy|test|foo|bar|mypassword
-    | (.)\1{2,} | <[^>]*>? | \$\{.*\}? | \$[A-Z_][A-Z0-9_]* | \{\{.*\}\}? | %\(.*\)s? | %[A-Z_]+% | your[_-].* | .*[_-]here
+    | (.)\1{2,} | <[^>]*>? | \$\{.*\}? | (?-i:\$[A-Z_][A-Z0-9_]*) | \{\{.*\}\}? | %\(.*\)s? | %[A-Z_]+% | your[_-].* | .*[_-]here
     | (?:os\.environ|process\.env|getenv|env\(|environ\[).* | [a-z]+:// \S* | [~/.]\S*
     | (?-i:[a-z0-9_.-]+(?:/[a-z0-9_.-]+)+)            # a path or a reference: prod/payments/db-credentials
 """)
