@@ -155,3 +155,135 @@ def test_checksums():
     assert not _luhn_ok("4111111111111112")
     assert _iban_checksum_ok("GB82WEST12345698765432") and _iban_checksum_ok("FR1420041010050500013M02606")
     assert not _iban_checksum_ok("GB82WEST12345698765433")
+
+
+# ----------------------------------------------------------------- issue 12: classes that were missed
+# Each case: (text, text after scrub with all kinds). Values are made up for these tests and
+# appear nowhere in bench/pii/.
+
+def _scrubbed(text: str) -> str:
+    return PiiScrubber(list(PII_KINDS)).scrub(text)[0]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Tel: 020 7946 0321", "Tel: <PHONE>"),                    # UK, national format
+    ("Telefon: 030 12345678", "Telefon: <PHONE>"),             # Germany
+    ("Tél : 01 42 68 53 00", "Tél : <PHONE>"),                 # France
+    ("Telefoon: 020-5551234", "Telefoon: <PHONE>"),            # Netherlands
+    ("Teléfono: 912 34 56 78", "Teléfono: <PHONE>"),           # Spain, no trunk prefix
+    ("Tel. 06 6982 1234", "Tel. <PHONE>"),                     # Italy
+    ("電話 03-1234-5678", "電話 <PHONE>"),                       # Japan
+    ("Fone: (11) 3456-7890", "Fone: <PHONE>"),                 # Brazil
+    ("Mobile: 98765 12345", "Mobile: <PHONE>"),                # India, mobile without its '0'
+    ("Ring 0161 496 0123.", "Ring <PHONE>."),                  # a valid number needs no phone word
+    ("Sales 912 34 56 78 today", "Sales <PHONE> today"),       # nor one grouped as the library writes it
+    ("call 2125550187 now", "call <PHONE> now"),               # US, unbroken, after a phone word
+    ("(212) 555-0187 ext. 42", "<PHONE>"),                     # the extension goes too
+    ("212-555-0187x42", "<PHONE>"),
+    ("id,name,phone\n7,Ann,2125550187\n", "id,name,phone\n7,Ann,<PHONE>\n"),  # the CSV header says so
+])
+def test_phone_numbers_in_national_format(text, expected):
+    assert _scrubbed(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "The 4155550123 units left the dock.",      # unbroken, and no word says it is a phone number
+    "Order 4155-550-123 shipped.",
+    "Boston, MA 02110-1301, USA",               # ZIP+4
+    " 8  9 10 11 12 13 14",                     # a calendar row
+    "01/19/04 01/20/04 01/21/04",               # dates joined by spaces
+    "octdigits = '01234567'",
+    "id,name,joined\n7,Ann,20240117\n",         # a CSV column that is not a phone column
+])
+def test_number_look_alikes_are_not_phones(text):
+    assert _scrubbed(text) == text
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("id,name,card,exp\n7,Ann Lee,4111111111111111,12/27\n", "id,name,card,exp\n7,Ann Lee,<CREDIT_CARD>,12/27\n"),
+    ("id;name;card\n7;Ann;5500 0000 0000 0004\n", "id;name;card\n7;Ann;<CREDIT_CARD>\n"),
+    ("iban: de89 3704 0044 0532 0130 00", "iban: <IBAN>"),    # lower case, grouped
+    ("acct nl91abna0417164300.", "acct <IBAN>."),             # lower case, unbroken
+])
+def test_cards_in_csv_rows_and_lower_case_ibans(text, expected):
+    assert _scrubbed(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("mail ann.lee at example dot org", "mail <EMAIL>"),
+    ("ann(at)example.de", "<EMAIL>"),
+    ("ann [at] example [dot] co [dot] uk", "<EMAIL>"),
+    ("Return-Path: <bounce-ann=example.com@lists.example.net>", "Return-Path: <<EMAIL>>"),  # whole, not from '='
+    ("<prvs=0a1b2c3d4e=ann@example.com>", "<<EMAIL>>"),
+    ("GET /u?email=ann@example.com", "GET /u?email=<EMAIL>"),  # a key and '=' before it stay
+])
+def test_obfuscated_and_bounce_addresses(text, expected):
+    assert _scrubbed(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "look at example.com for details", "arrived at Amazon.com today", "logo@2x.png and icon@1.5x.png",
+])
+def test_address_look_alikes(text):
+    assert _scrubbed(text) == text
+
+
+@pytest.mark.parametrize("text, expected", [
+    # credentials in a URL: the user and password go, the host stays, and no <EMAIL>
+    ("DSN postgres://app:S3cr3t-pw@db.internal:5432/shop", "DSN postgres://<SECRET>@db.internal:5432/shop"),
+    ("redis://:p@ss@cache.local:6379", "redis://<SECRET>@cache.local:6379"),
+    # webhook URLs carry their secret in the path: the whole URL goes
+    ("https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/abcdefghijklmnopqrstuvwx ok", "<SECRET> ok"),
+    ("https://discord.com/api/webhooks/123456789012345678/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "<SECRET>"),
+    # published token prefixes
+    ("tok glpat-AbCdEf0123456789xYzW", "tok <SECRET>"),
+    ("npm_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "<SECRET>"),
+    ("hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh", "<SECRET>"),
+    ("SG.abcdefghijklmnopqrstuv.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq", "<SECRET>"),
+    ("twilio SK0123456789abcdef0123456789abcdef", "twilio <SECRET>"),
+    # a passphrase without digits, on a config line, goes to the end of the line
+    ("db:\n  user: app\n  password: tulip anchor violin meadow\n  port: 5432\n",
+     "db:\n  user: app\n  password: <SECRET>\n  port: 5432\n"),
+    ("Oops, my pwd: Marble-Kettle-Orbit# was in the log", "Oops, my pwd: <SECRET> was in the log"),
+    # punctuation inside a value does not end it early
+    ('login(password="x(Y)&z!q9,w")', 'login(password="<SECRET>")'),
+    ("DB_PASSWORD=Ab(c&d)e;f\nDB_USER=app\n", "DB_PASSWORD=<SECRET>\nDB_USER=app\n"),
+    ("GET /api?api_key=Zx9-Qw8.Er7!Ty6&page=2", "GET /api?api_key=<SECRET>&page=2"),
+])
+def test_secrets_are_replaced_whole(text, expected):
+    assert _scrubbed(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "Upgraded to version 10.8.34.144 today",    # four-part versions are no IPv4 addresses
+    "pin requests==2.1.7.169",
+    "APP_VERSION=1.2.3.4",
+    "OID 2.5.4.3 is the common name",
+    "Mozilla/5.0 (X11; rv:1.9.5.20) Gecko",
+    "see section 4.7.7.4",
+    "secret_name: prod/payments/db-credentials",  # keys named like secrets, values that are not
+    "token_url: https://auth.example.com/oauth/token",
+    "password_min_length: 12",
+    "api_key_header: X-API-Key",
+    "PASSWORD=${DB_PASSWORD}",
+    "passwd = getpass.getpass(prompt)",           # code: expressions are no values
+    "conn = connect(host, password=db_password)",
+    "win_getpass(prompt='Password: ', stream=None)",
+    "the password: Friendship.",                  # a story, not a config file
+    "it might\npass: yet the scarfs and the bannerets about thee",
+])
+def test_secret_and_address_look_alikes(text):
+    assert _scrubbed(text) == text
+
+
+def test_version_context_does_not_hide_real_hosts():
+    assert _scrubbed("ssh from 203.0.113.9 port 22, build server 10.0.0.5") == \
+        "ssh from <IPV4> port 22, build server <IPV4>"
+    assert _scrubbed("mysql://app:pw9@10.1.2.3/db") == "mysql://<SECRET>@<IPV4>/db"
+
+
+def test_literary_text_survives():
+    text = ("ACT III. SCENE 2. A hall in the castle, 1603.\n"
+            "Enter HAMLET at 10:30, reading (pp. 471-484; John 3:16; Psalm 23:1-6).\n"
+            "Let it pass: the time is out of joint, 1608-1623, and at the last we meet at Elsinore.\n")
+    assert _scrubbed(text) == text
