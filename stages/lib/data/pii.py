@@ -56,10 +56,6 @@ PRIORITY = ("secret", "email", "iban", "credit_card", "phone", "ipv6", "ipv4")
 Span = tuple[int, int]
 
 
-def _digit_count(s: str) -> int:
-    return sum(c.isdigit() for c in s)
-
-
 # --------------------------------------------------------------------------- email
 
 # The local part is matched backwards from each '@' (a pattern that starts with
@@ -245,7 +241,7 @@ def _groups(s: str) -> list[int]:
     return [len(g) for g in re.findall(r"\d+", s)]
 
 
-def _region_lengths(region: str) -> tuple[set[int], bool]:
+def _region_lengths(region: str) -> tuple[set[int], str]:
     """Lengths a national number may have in the region (the library's metadata), and
     the trunk prefix the region dials before it ('0', '1' in North America, or none)."""
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
@@ -347,9 +343,9 @@ _CARD = re.compile(r"""
 # Amex 34/37 and JCB 1800/2131 (15), Mastercard 51-55/22-27, JCB 35, Discover and
 # UnionPay 6 (16), Maestro 50/56-58/6 (12 to 19).
 _MAESTRO = r"50|5[6-8]|6"
-_CARD_PREFIX = {12: _MAESTRO, 13: r"4", 14: r"3[068]", 15: r"3[47]|1800|2131",
-                16: rf"4|5[1-5]|2[2-7]|35|{_MAESTRO}", 17: _MAESTRO, 18: _MAESTRO, 19: rf"4|{_MAESTRO}"}
-_CARD_PREFIX = {length: re.compile(prefix) for length, prefix in _CARD_PREFIX.items()}
+_CARD_PREFIX = {length: re.compile(prefix) for length, prefix in (
+    (12, _MAESTRO), (13, r"4"), (14, r"3[068]"), (15, r"3[47]|1800|2131"),
+    (16, rf"4|5[1-5]|2[2-7]|35|{_MAESTRO}"), (17, _MAESTRO), (18, _MAESTRO), (19, rf"4|{_MAESTRO}"))}
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -558,9 +554,8 @@ def _find_url_secrets(text: str) -> Iterator[Span]:
 
 
 # A value assigned to a key-ish name: "api_key=...", "token: ...", "password = '...'",
-# "Authorization: Bearer ...". The value is replaced and the name kept. The key is what
-# the regex finds (a case-insensitive scan for the names); the value is then read by
-# hand, whole: quoted, to its closing quote; on a config line ("DB_PASSWORD=...",
+# "Authorization: Bearer ...". The value is replaced and the name kept. The key name is
+# looked for before each ':' and '=' (see _key_names); the value is then read by hand, whole: quoted, to its closing quote; on a config line ("DB_PASSWORD=...",
 # "  password: ..."), to the end of the line; else to the next space, or to a '&' or ';'
 # that starts the next "name=" (a URL query, a connection string). Punctuation inside a
 # value never ends it early: a half-replaced password is a leaked one.
