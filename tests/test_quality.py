@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stages.lib.params import QUALITY_FILTERS, QualityParams
@@ -176,3 +177,11 @@ def test_literary_corpus_is_far_from_ngram_thresholds():
     stats = DocStats((CORPUS / "shakespeare/comedy_of_errors_gut.txt").read_text(encoding="utf-8"))
     assert duplicate_ngram_fraction(stats) < 0.05 < QualityParams().max_duplicate_ngram_fraction
     assert top_ngram_fraction(stats) < 0.05 < QualityParams().max_top_ngram_fraction
+
+
+def test_char_classes_agree_with_str_methods_on_every_code_point():
+    from stages.lib.data.quality import ALNUM, ALPHA, SPACE, char_classes
+    table = char_classes()
+    expected = np.fromiter((SPACE * c.isspace() | ALPHA * c.isalpha() | ALNUM * c.isalnum()
+                            for c in map(chr, range(0x110000))), np.uint8, 0x110000)
+    assert np.array_equal(table, expected)

@@ -52,11 +52,16 @@ _CLASSES: np.ndarray | None = None
 
 
 def char_classes() -> np.ndarray:
-    """uint8 class bits (SPACE, ALPHA, ALNUM) for every code point: built once per process (~0.2 s, 1.1 MB)."""
+    """uint8 class bits (SPACE, ALPHA, ALNUM) for every code point: built once per process (~40 ms, 1.1 MB).
+
+    numpy's string ufuncs apply str.isspace/isalpha/isalnum's Unicode tables in C, to every code point
+    viewed as a one-character string (code point 0 reads as "": in no class, as chr(0) is in none).
+    """
     global _CLASSES
     if _CLASSES is None:
-        bits = (SPACE * c.isspace() | ALPHA * c.isalpha() | ALNUM * c.isalnum() for c in map(chr, range(0x110000)))
-        _CLASSES = np.fromiter(bits, np.uint8, 0x110000)
+        chars = np.arange(0x110000, dtype=np.uint32).view("U1")
+        _CLASSES = (SPACE * np.strings.isspace(chars) | ALPHA * np.strings.isalpha(chars)
+                    | ALNUM * np.strings.isalnum(chars)).astype(np.uint8)
     return _CLASSES
 
 
