@@ -10,8 +10,10 @@ and IP addresses. Hand-written rules find the candidates at tens of MB/s. Which
 digit runs are phone numbers, though, depends on every country's numbering plan,
 and that is phonenumbers' job (Google's libphonenumber metadata, what presidio
 uses): it parses each candidate for the regions in PHONE_REGIONS and says whether
-the number is possible, valid, and how the region groups its digits. No numbering
-plan is written here.
+the number is possible, valid, and how the region groups its digits (its national
+format and the alternate formats its matcher accepts, "612 345 678" in Spain). No
+numbering plan is written here. Full-width digits ("０９０－...") are folded to ASCII,
+one character for one, before the digit kinds look at a text.
 
 The rules aim at precision on literary text and code (years, verse references,
 times, page ranges, versions and OIDs must survive) as much as at recall on real
@@ -89,6 +91,10 @@ def _find_emails(text: str, runs: list[Span]) -> Iterator[Span]:
     while at != -1:
         local = _EMAIL_LOCAL.search(text, max(0, at - 64), at)
         domain = _EMAIL_DOMAIN.match(text, at + 1) if local else None
+        # "ann@example dot com": a real '@' with a spelled-out dot after it.
+        spelled = _OBFUSCATED_DOMAIN.match(text, at + 1) if local else None
+        if spelled and (domain is None or spelled.end() > domain.end()) and _SPELLED_DOT.search(spelled.group()):
+            domain = spelled
         if domain and not _RETINA_IMAGE.match(domain.group()):
             start = _email_local_start(text, local.start(), at)
             if start < at:
@@ -156,13 +162,13 @@ def _digit_runs(text: str) -> list[Span]:
 def _in_runs(pattern: re.Pattern, text: str, runs: list[Span]) -> Iterator[re.Match]:
     """Matches of `pattern` inside each long digit run, with a little context each side.
 
-    The character before takes a leading '+' or '('; the two after are a non-run
+    The two characters before take a leading '+', '(' or "(+"; the two after are a non-run
     character and the one after it, so look-aheads at the window's end ("14:12",
     "x12") decide as they would on the whole text.
     """
     for start, end in runs:
         if end - start >= _MIN_RUN:
-            yield from pattern.finditer(text, max(0, start - 1), end + 2)
+            yield from pattern.finditer(text, max(0, start - 2), end + 2)
 
 
 # --------------------------------------------------------------------------- phone
@@ -178,7 +184,7 @@ _PHONE_CANDIDATE = re.compile(r"""
     (?: (?:[ ]?\(0?\d{1,5}\)[ ]?|[ ]?[./-][ ]?|[ ])\d{1,12} ){0,7}
     (?!\d|(?!x)\w|[./:-]\d)                  # "555-0143x12": the extension is taken after
 """, re.X | re.A)
-_EXTENSION = re.compile(r"[ ]?(?:x|ext\.?|extension|#)[ ]?\d{1,6}\b", re.I | re.A)
+_EXTENSION = re.compile(r",?[ ]?(?:x\.?|ext\.?|extension|#)[ ]?\d{1,6}\b", re.I | re.A)
 # North American numbers as written for decades, accepted without the library's
 # area-code list (555 numbers are not assigned, yet they are written as phone
 # numbers): (555) 123-4567 or 555-123-4567 with the same separator twice, optionally
@@ -195,18 +201,33 @@ _NOT_PHONE = re.compile(r"""
     | \d+\.\d+                                     # 89.5198415, 06.997406
     | \d{4}(?:[ ]\d{4})+(?:[ ]\d{1,3})?              # groups of four: a card's or an IBAN's
     | \d{5}-\d{4}                                   # a US ZIP+4 code: "Boston, MA 02110-1301"
+    | \d{5}-\d{3}                                   # a Brazilian CEP: "01310-200"
     | (\d)\2+                                       # "0000000000"
 """, re.X | re.A)
+# Two of those shapes are also how some countries write phone numbers: "06.12.34.56.78" in
+# France, "612 345 678" in Spain. They pass when the digits are a valid number grouped
+# exactly as the library writes that country's numbers, and neither a decimal part nor a
+# word follows: "Montant : 612 345 678,50 €", "612 345 678 habitantes" are amounts.
+_DOTTED_OR_THOUSANDS = re.compile(r"0\d(?:\.\d\d){3,}|\d{2,3}(?:[ ]\d{2,3})+", re.A)
+_DECIMAL_AFTER = re.compile(r"[.,]\d", re.A)
+_UNIT_AFTER = re.compile(r" ?(?![xX]\.?(?:\d|\b)|ext)[^\W\d_]")  # "612 345 678 people", not " x12"
+# A subtraction, not a number written with a spaced hyphen: "result = 635 * 4790 - 82093".
+_ARITHMETIC_BEFORE = re.compile(r"[-+*/×÷=<>^%]\s*\Z|\d\s+\Z")
 # Words that say a number is a phone number (before it on its line, or heading its
 # CSV column), or that it is not a phone or card number: an order, an ISBN, an EAN.
 # Both are searched in the lower-cased 40 characters before the number (a case-sensitive
 # regex on lower-case text is several times faster than a case-insensitive one).
-_PHONE_WORDS = re.compile(r"""phone|handy|whats\ ?app|hotline|contact|kontakt|電話|携帯
-    |(?<![a-z])(?:tel|fon|fax|mobil|mob\b|cell|call|ring|sms|text\ me|portable|gsm|on-?call|t[ée]l[ée]|m[oó]vil
-                 |celular|numm?er|n[uú]mero)""", re.X)  # short words at a word's start: not "string"
+_PHONE_WORDS = re.compile(r"""phone|handy|whats\ ?app|hotline|helpline|contact|kontakt|conta[ct]t?o|電話|携帯|連絡|問い合わせ
+    |(?<![a-z])(?:tel|fon|fax|mobil|mob\b|cell|call|ring|sms|text\b|portable|gsm|on-?call|t[ée]l[ée]|m[oó]vil
+                 |celular|numm?er|n[uú]mero|tlf|tfno|ll[aá]m|chiam|lig(?:ue|ar|a-?nos?)\b|joignable|appel
+                 |anruf|erreichbar|bel(?:len)?\b|bereikbaar|direct\b|office\b|reach\ (?:me|us)|dial)""", re.X)
+# (short words at a word's start, so not "string"; "llámenos", "chiamateci", "ligue para",
+# "joignable au", "bel me op", "reach me on": ask for a call in the ten locales)
 _LETTER_LABEL = re.compile(r"(?:^|\s)[TMF][.:]?[ ]?\Z")  # "T 030 1234567", "M: 06 12345678" (case kept)
 _NOT_PII_WORDS = re.compile(r"""(?<![^\W\d_])(?:isbn|issn|order|invoice|rechnung|facture|factuur|ref|serial|id
-    |tracking|ticket|case|sku|ean|gtin|upc|page|pp|vol|version|build|account|acct|iban|bic|zip|postcode|plz)
+    |tracking|ticket|case|sku|ean|gtin|upc|page|pp|vol|version|build|account|acct|iban|bic|zip|postcode|plz|cep
+    |part|cat|catalog|model|item|art|lot|batch|txn|transaction|amount|total|montant|betrag|importe|valor
+    |population|einwohner|habitantes|abitanti|inwoners)
     (?:\W{1,3}(?:(?:no|nr|number|num)\b|n°))?\W{0,4}\Z""", re.X)
 # Regions whose national formats are tried, in order, for a number without '+'.
 PHONE_REGIONS = ("US", "GB", "DE", "FR", "NL", "ES", "IT", "JP", "BR", "IN")
@@ -221,20 +242,24 @@ def _number_context(text: str, start: int, pattern: re.Pattern) -> bool:
     window = text[window_start:start]
     if pattern.search(window.lower()):
         return True
-    if pattern is not _PHONE_WORDS:
-        return False
-    if _LETTER_LABEL.search(window, max(0, len(window) - 4)):
+    if pattern is _PHONE_WORDS and _LETTER_LABEL.search(window, max(0, len(window) - 4)):
         return True
-    delimiter = text[start - 1] if start else ""
-    if delimiter in (",", ";", "\t", "|"):
-        line_start = text.rfind("\n", max(0, start - 4096), start) + 1
-        header_end = text.find("\n", 0, 4096)
-        if not 0 < line_start or header_end == -1:
-            return False  # the first line itself, or no short first line to be a header
-        column = text.count(delimiter, line_start, start)
-        header = text[:header_end].split(delimiter)
-        return column < len(header) and bool(pattern.search(header[column].lower()))
-    return False
+    field_start = start - (text[start - 1:start] in ('"', "'"))  # a quoted field: "...,\"0612345678\","
+    delimiter = text[field_start - 1] if field_start else ""
+    if delimiter not in (",", ";", "\t", "|", "\n"):
+        return False
+    line_start = text.rfind("\n", max(0, field_start - 4096), field_start) + 1
+    header_end = text.find("\n", 0, 4096)
+    if not 0 < line_start or header_end == -1:
+        return False  # the first line itself, or no short first line to be a header
+    if delimiter == "\n":  # the first field of its row: the header's delimiter, if this row has it
+        delimiter = next((d for d in (",", ";", "\t", "|") if d in text[:header_end]), "")
+        line_end = text.find("\n", field_start)
+        if not delimiter or delimiter not in text[field_start:line_end if line_end != -1 else len(text)]:
+            return False
+    column = text.count(delimiter, line_start, field_start)
+    header = text[:header_end].split(delimiter)
+    return column < len(header) and bool(pattern.search(header[column].strip("\"' ").lower()))
 
 
 def _groups(s: str) -> list[int]:
@@ -251,9 +276,46 @@ def _region_lengths(region: str) -> tuple[set[int], str]:
 _REGION_LENGTHS = {region: _region_lengths(region) for region in PHONE_REGIONS}  # loads each region once
 
 
+def _formats_groups(number: phonenumbers.PhoneNumber, nsn: str, trunk: str) -> Iterator[list[int]]:
+    """Digit-group lengths of the ways the number's country writes it: the library's national
+    format, its alternate formats (libphonenumber's PhoneNumberAlternateFormats, what its
+    matcher accepts as "exact grouping": "612 345 678" in Spain), and the area or mobile code
+    followed by the rest unbroken ("347 1234567" in Italy, "030 12345678" in Germany)."""
+    national = _groups(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
+    yield national
+    if len(national) > 2:
+        yield [national[0], sum(national[1:])]
+    for fmt in _ALT_FORMATS.get(number.country_code, ()):
+        if fmt.leading_digits_pattern and not re.match(fmt.leading_digits_pattern[0], nsn):
+            continue
+        m = re.fullmatch(fmt.pattern, nsn)
+        if m:
+            groups = [len(g) for g in m.groups()]
+            groups[0] += len(trunk)  # the trunk prefix is written with the first group
+            yield groups
+
+
+_ALT_FORMATS = phonenumbers.phonenumbermatcher._ALT_NUMBER_FORMATS  # the matcher's table (public data, private name)
+
+
+def _grouping_ok(number: phonenumbers.PhoneNumber, candidate: str, trunk: bool) -> bool:
+    """The candidate's digit groups are one of the ways its country writes the number."""
+    groups = _groups(candidate)
+    nsn = phonenumbers.national_significant_number(number)
+    for expected in _formats_groups(number, nsn, "0" if trunk else ""):
+        if groups == expected:
+            return True
+        if not trunk and expected[0] > 3 and groups[0] == expected[0] - 1 and groups[1:] == expected[1:] \
+                and phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)[0] == "0":
+            return True  # Indian mobiles are written without the trunk '0': "98765 43210"
+    return False
+
+
 @functools.lru_cache(maxsize=4096)
-def _national_ok(candidate: str, digits: str, structured: bool, context: bool) -> bool:
-    """A number without '+': possible in one of PHONE_REGIONS, and written as one."""
+def _national_ok(candidate: str, digits: str, structured: bool, context: bool, strict: bool = False) -> bool:
+    """A number without '+': possible in one of PHONE_REGIONS, and written as one. strict: the
+    candidate has a shape of something else (dotted, thousands) and must be a valid number
+    grouped as its country writes it, context or not."""
     trunk = digits[0] == "0"
     if not (context or structured or trunk):
         return False  # an unbroken number that no word calls a phone number: an id, a count
@@ -267,46 +329,67 @@ def _national_ok(candidate: str, digits: str, structured: bool, context: bool) -
             continue
         if not phonenumbers.is_possible_number(number):
             continue
-        if context:  # "Tel: 030 1234567", "phone,...\n...,4074897978"
+        if context and not strict:  # "Tel: 030 1234567", "phone,...\n...,4074897978"
             return True
-        if not phonenumbers.is_valid_number_for_region(number, region):
-            continue
-        if trunk:  # a valid number with its trunk prefix: "(0161) 4960066", "0232781286"
-            return True
+        if not (phonenumbers.is_valid_number_for_region(number, region) or context):
+            continue  # (strict, with a phone word before it: "Tel. 06.93.26.69.40" need only be possible)
+        if trunk and not strict and (structured or len(digits) > 8):
+            return True  # a valid number with its trunk prefix: "(0161) 4960066", "0232781286";
+            # eight digits unbroken and no phone word is a code: a postcode, an id ("01310200")
         # No trunk prefix (Spain, Italian mobiles, Brazil, India): valid, and grouped the way the
-        # library writes the region's numbers, "612 34 56 78", "(11) 3915-0008".
-        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-        expected, groups = _groups(national), _groups(candidate)
-        if national.startswith("0") and expected[0] > 3 and groups[0] == expected[0] - 1:
-            expected[0] -= 1  # Indian mobiles are written without the trunk '0': "98765 43210"
-        if structured and "/" not in candidate and groups == expected:
-            return True  # (a '/' between digits without a trunk prefix: "RFC 2047/2243")
+        # region writes its numbers, "612 34 56 78", "(11) 3915-0008".
+        # (a '/' between digits without a trunk prefix: "RFC 2047/2243")
+        if structured and "/" not in candidate and _grouping_ok(number, candidate, trunk):
+            return True
     return False
+
+
+def _merge_split_digit(candidate: str) -> str:
+    """ "(61) 9 8765-4321" -> "(61) 98765-4321": Brazilian mobiles write their leading 9 apart."""
+    return re.sub(r"(?<=[\d)] )(\d) (?=\d{4}-\d{4}\Z)", r"\1", candidate, count=1)
 
 
 def _phone_ok(text: str, start: int, candidate: str) -> bool:
     digits = re.sub(r"\D", "", candidate)
     if not _MIN_PHONE_DIGITS <= len(digits) <= 15 or _number_context(text, start, _NOT_PII_WORDS):
         return False
+    end = start + len(candidate)
+    if text[start - 1:start] == ":" and text[end:end + 1] == ":":
+        return False  # a field of a colon-separated identifier: "arn:aws:iam::123456789012:role"
+    if " - " in candidate and _ARITHMETIC_BEFORE.search(text, max(0, start - 8), start):
+        return False  # "635 * 4790 - 82093"
     groups = _groups(candidate)
     if len(groups) > 1 and groups[-1] == 1:
         return False  # "+35236450.6", ISBN-10 "0-306-40615-2": no number ends in a 1-digit group
-    if candidate[0] == "+" or (candidate.startswith("00") and not candidate.startswith("000")):
+    intl = candidate[0] == "+" or candidate.startswith("(+")
+    if intl or (candidate.startswith("00") and not candidate.startswith("000")):
         try:
-            number = phonenumbers.parse("+" + candidate.lstrip("+")[2 * (candidate[0] == "0"):], None)
+            number = phonenumbers.parse("+" + digits[2 * (not intl):], None)
         except phonenumbers.NumberParseException:
             return False
         # E.164 length, and a country code the library knows; "00" is also a run of zeros
         # ("001100 111111"), so there the number must be possible too.
-        return len(digits) >= 9 and (candidate[0] == "+" or phonenumbers.is_possible_number(number))
+        return len(digits) >= 9 and (intl or phonenumbers.is_possible_number(number))
     if _NANP.match(candidate):
         return True
     context = _number_context(text, start, _PHONE_WORDS)
-    if len(digits) < 8 or (_NOT_PHONE.fullmatch(candidate) and not (context and " " in candidate)):
-        return False  # with a phone word before it, "345 563 447" is a number, not thousands
-    if (len(groups) > 1 and min(groups) == 1) or candidate.count("/") > 1 or digits in "01234567890":
-        return False  # "0 711348489", "1-2" ("+33 1 ..." had its '+'); "01/19/04 01/20/04"; "0123456789"
-    return _national_ok(candidate, digits, len(groups) > 1, context)
+    if len(digits) < 8:
+        return False
+    strict = False
+    if _NOT_PHONE.fullmatch(candidate) and not (context and " " in candidate):
+        # with a phone word before it, "345 563 447" is a number, not thousands
+        if not _DOTTED_OR_THOUSANDS.fullmatch(candidate) or _DECIMAL_AFTER.match(text, end) \
+                or _UNIT_AFTER.match(text, end):
+            return False
+        strict = True
+    if len(groups) > 1 and min(groups) == 1:
+        merged = _merge_split_digit(candidate)
+        if merged == candidate:
+            return False  # "0 711348489", "1-2" ("+33 1 ..." had its '+')
+        candidate, groups = merged, _groups(merged)
+    if candidate.count("/") > 1 or digits in "01234567890":
+        return False  # "01/19/04 01/20/04"; "0123456789"
+    return _national_ok(candidate, digits, len(groups) > 1, context, strict)
 
 
 def _find_phones(text: str, runs: list[Span]) -> Iterator[Span]:
@@ -519,6 +602,7 @@ _TOKEN_AT_S = re.compile(r"""S(?<![\w.]S)(?:          # an 'S' that starts a wor
     | G\.[\w-]{22}\.[\w-]{43}(?![\w-])                # SendGrid
     )""", re.X | re.A)
 _TOKEN_AT_H = re.compile(r"h(?<![\w.]h)vs\.[\w-]{24,}", re.A)  # HashiCorp Vault service token
+_TOKEN_AT_Y = re.compile(r"y(?<![\w.]y)a29\.[\w-]{20,}", re.A)  # Google OAuth access token
 _TELEGRAM = re.compile(r":AA(?<=\d:AA)[\w-]{33}(?![\w-])", re.A)  # bot id ':' token
 _JWT = re.compile(r"eyJ(?<![\w-]eyJ)[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]*", re.A)  # base64 '{"' . '{"' . signature
 # PEM or PGP private key, header to footer; without a footer, the base64 lines that follow.
@@ -529,7 +613,9 @@ _PRIVATE_KEY = re.compile(r"""-----BEGIN[A-Z0-9 ]*PRIVATE\ KEY(?:\ BLOCK)?-----
 # Secrets inside URLs, found from each "://". Credentials: "postgres://ann:pw@db/x"
 # loses "ann:pw" (the user names a person as often as not), up to the last '@' before
 # the host, so a password with an '@' in it goes whole and is not taken for an e-mail
-# address. Webhook URLs carry their secret in the path: the whole URL goes.
+# address. Webhook URLs carry their secret in the path: the whole URL goes. A Telegram
+# bot token is a path segment of the Bot API's URLs ("/bot<bot id>:<secret>/sendMessage"),
+# whatever its letters: the token goes.
 _URL_CREDENTIALS = re.compile(r"""[^\s:/@?#"'<>]*:[^\s/?#"'<>]+(?=@[\w\[])""", re.A)
 _WEBHOOK = re.compile(r"""https?://(?:
       hooks\.slack\.com/(?:services|workflows|triggers)/
@@ -537,6 +623,7 @@ _WEBHOOK = re.compile(r"""https?://(?:
     | [\w-]+\.webhook\.office\.com/webhookb2/ | outlook\.office(?:365)?\.com/webhook/
     | hooks\.zapier\.com/hooks/catch/ | maker\.ifttt\.com/(?:trigger|use)/ | chat\.googleapis\.com/v1/spaces/
     )[^\s"'<>`)\]}]+""", re.X | re.A | re.I)
+_TELEGRAM_URL = re.compile(r"https?://api\.telegram\.org/(?:file/)?bot(\d{5,12}:[\w-]{30,})", re.A | re.I)
 
 
 def _find_url_secrets(text: str) -> Iterator[Span]:
@@ -548,6 +635,8 @@ def _find_url_secrets(text: str) -> Iterator[Span]:
         hook = _WEBHOOK.match(text, scheme)
         if hook:
             yield hook.span()
+        elif telegram := _TELEGRAM_URL.match(text, scheme):
+            yield telegram.span(1)
         elif credentials := _URL_CREDENTIALS.match(text, pos + 3):
             yield credentials.span()
         pos = text.find("://", pos + 3)
@@ -569,7 +658,7 @@ _KEY_NAME = re.compile(r"""(?<![A-Za-z0-9:/])
 # password_min_length, SECRET_KEY_FILE, TOKEN_TTL_SECONDS ...
 _NOT_SECRET_SUFFIX = re.compile(r"""(?i)(?:name|names|id|ids|ref|path|file|dir|url|uri|endpoint|host|arn|length|len
     |min|max|type|header|policy|version|count|expiry|expires|expiration|ttl|seconds|secs|minutes|days|ms|field
-    |label|prefix|hint|reset|required|rotation|algorithm|algo|provider|enabled|mode|scope|format|location
+    |label|prefix|hint|reset|required|rotation|algorithm|algo|provider|enabled|mode|scope|format|location|method
     |timeout|lifetime|age|source|manager|store|env|var|hash|salt|rounds|cost|strength|policy|pattern|regex)\Z""", re.X)
 _PASSWORD_NAMES = ("password", "passwd", "passphrase", "pwd")  # say "this is a password" even in prose
 _PLAIN_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+")
@@ -577,7 +666,10 @@ _SCHEME = re.compile(r"(?i:bearer|basic|token)[ \t]+(?=\S)", re.A)
 _VALUE_END = re.compile(r"""\s|[&;](?=[\w.-]+=)|,(?=\s)|["'<>]""", re.A)  # for an unquoted value
 _CONFIG_VALUE_END = re.compile(r"""\s+\#|[&;](?=[\w.-]+=)""", re.A)  # for one that ends its line
 _SPACE = re.compile(r"\s")
-_WORDS = re.compile(r"[A-Za-z]+(?:[-_. ][A-Za-z]+){2,}")  # a passphrase: three words or more
+# A passphrase: three words or more. Not joined by '_' alone: "client_secret_basic" is an
+# identifier (an enum value, a name in code), not a secret.
+_WORDS = re.compile(r"[A-Za-z]+(?:[-_. ][A-Za-z]+){2,}")
+_SNAKE_CASE = re.compile(r"[A-Za-z]+(?:_[A-Za-z]+)+")
 _LOWER_WORDS = re.compile(r"[a-z]+(?: [a-z]+){1,7}")  # an unquoted passphrase: "correct horse battery staple"
 _PLACEHOLDER = re.compile(r"""(?ix)
       none|null|nil|true|false|yes|no|empty|required|optional|redacted|hidden|masked|secret|password|passwd
@@ -649,8 +741,11 @@ def _value_span(text: str, key: re.Match, config_line: bool) -> tuple[int, int, 
     end = min(end, pos + 1024)
     while end > pos and text[end - 1] in " \t":
         end -= 1
-    if not quote:  # a full stop, a colon, or a bracket that the value did not open: "pwd=None):"
-        while end > pos and (text[end - 1] in ".,:;" or (text[end - 1] in _CLOSERS and
+    # A full stop, a colon, or a bracket that the value did not open: "pwd=None):". Not on a
+    # YAML-style config line ("POSTGRES_PASSWORD: x!V)"), whose value is all the rest of the line.
+    keep_closers = config_line and key.group().endswith(":")
+    if not quote:
+        while end > pos and (text[end - 1] in ".,:;" or (not keep_closers and text[end - 1] in _CLOSERS and
                              text.count(text[end - 1], pos, end) > text.count(_CLOSERS[text[end - 1]], pos, end))):
             end -= 1
     return pos, end, quote
@@ -661,19 +756,36 @@ _CLOSERS = {")": "(", "]": "[", "}": "{"}
 _CODE_EXPRESSION = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:[(\[].*)?|[(\[{].*", re.S)
 
 
-def _is_secret(value: str, key: re.Match, quoted: bool, config_line: bool, code: bool) -> bool:
+# Base64 that starts with '/' is a key, not a path: an AWS secret access key is 40 characters
+# of base64 and may start with one. A path's parts are words; a key's are long random runs.
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{20,}={0,2}", re.A)
+
+
+def _base64_key(value: str) -> bool:
+    return bool(_BASE64.fullmatch(value)) and any(
+        len(part) >= 16 and not part.isalpha() and not part.islower() and not part.isupper()
+        for part in value.split("/"))
+
+
+def _is_secret(value: str, key: re.Match, quoted: bool, config_line: bool, code: bool,
+               told: bool = False) -> bool:
     name = key.group("name").lower()
-    if len(value) < 6 or _PLACEHOLDER.fullmatch(value) or (code and _CODE_EXPRESSION.fullmatch(value)):
+    if len(value) < 6 or (_PLACEHOLDER.fullmatch(value) and not _base64_key(value)) \
+            or (code and _CODE_EXPRESSION.fullmatch(value)):
         return False
     if " " in value and (name in value.lower() or not (quoted or _LOWER_WORDS.fullmatch(value))):
         return False  # a description ("- password: The password for the login"), not a passphrase
     config = quoted or config_line
     if config and ("pass" in name or "secret" in name or name == "pwd"):
         return True
-    if config and _WORDS.fullmatch(value):  # "access_key": "space-hope-follow-various"
+    if config and _WORDS.fullmatch(value) and not _SNAKE_CASE.fullmatch(value):  # "space-hope-follow-various"
         return True
-    # In prose "password:" still says it, but "the password: Friendship" is a story.
-    return (name in _PASSWORD_NAMES and not _PLAIN_WORD.fullmatch(value)) or _looks_random(value)
+    # In prose "password:" still says it, but "the password: Friendship" is a story, and so is
+    # "and the password: indicate." A lower-case word that a line about a login, a wi-fi or an
+    # account gives as the password is one to type: "the wifi password: riverstone (...)".
+    if name in _PASSWORD_NAMES and (not _PLAIN_WORD.fullmatch(value) or (told and value.islower())):
+        return True
+    return _looks_random(value)
 
 
 def _secret_value(text: str, key: re.Match) -> Span | None:
@@ -688,7 +800,16 @@ def _secret_value(text: str, key: re.Match) -> Span | None:
                                                        or text[end:end + 1] == ",")  # an argument on its own line
     if text[start:end] == text[key.start():key.end() - 1].strip("\"' \t"):
         return None  # f(pass_fds=pass_fds)
-    return (start, end) if _is_secret(text[start:end], key, bool(quote), config_line, code) else None
+    told = False
+    if not (quote or config_line) and end - start >= 6 and not _WORD_AFTER.match(text, end):
+        line_start = max(text.rfind("\n", 0, key.start()) + 1, key.start() - 80)
+        line_end = text.find("\n", end, end + 80)
+        told = bool(_LOGIN_WORDS.search(text[line_start:line_end if line_end != -1 else end + 80].lower()))
+    return (start, end) if _is_secret(text[start:end], key, bool(quote), config_line, code, told) else None
+
+
+_WORD_AFTER = re.compile(r"[,;]?[ \t]+[^\W\d_]|\w")  # "password: whatever you like" goes on
+_LOGIN_WORDS = re.compile(r"wi-?fi|wlan|ssid|network|router|log ?in|sign ?in|account|user|vpn|portal|admin")
 
 
 def _in_call(text: str, key: re.Match) -> bool:
@@ -710,7 +831,8 @@ def _key_names(text: str) -> Iterator[re.Match]:
             w = text[max(0, i - 40):i].lower()  # the hint test, spelled out: a generator is 2x slower
             if ("pass" in w or "pwd" in w or "secret" in w or "token" in w or "key" in w or "auth" in w
                     or "credential" in w or "sig" in w) \
-                    and text[i + 1:i + 2] not in (":", "=", "/") and text[i - 1:i] not in (":", "=", "<", ">", "!") \
+                    and text[i + 1:i + 2] not in (":", "=") and text[i + 1:i + 3] != "//" \
+                    and text[i - 1:i] not in (":", "=", "<", ">", "!") \
                     and (key := _KEY_NAME.search(text, max(0, i - 64), i + 1)):  # not "::", "==", "://"
                 yield key
             i = text.find(op, i + 1)
@@ -738,7 +860,8 @@ def _find_secrets(text: str, runs: list[Span]) -> Iterator[Span]:
         if literal in text:
             for m in pattern.finditer(text):
                 yield _token_start(text, m.start()), m.end()
-    for literal, pattern in (("A", _TOKEN_AT_A), ("S", _TOKEN_AT_S), ("hvs.", _TOKEN_AT_H), ("eyJ", _JWT),
+    for literal, pattern in (("A", _TOKEN_AT_A), ("S", _TOKEN_AT_S), ("hvs.", _TOKEN_AT_H), ("ya29.", _TOKEN_AT_Y),
+                             ("eyJ", _JWT),
                              ("-----BEGIN", _PRIVATE_KEY)):
         if literal in text:
             for m in pattern.finditer(text):
@@ -752,6 +875,18 @@ def _find_secrets(text: str, runs: list[Span]) -> Iterator[Span]:
 # --------------------------------------------------------------------------- scrubber
 
 _DIGIT_KINDS = ("phone", "credit_card", "ipv4", "iban")  # the kinds found inside digit runs
+# Full-width forms (U+FF01-FF5E: "０９０－１２３４－５６７８") are folded to ASCII for the
+# digit kinds, one character for one (NFKC's mapping of that block), so spans stay those of
+# the text. Only texts that hold a full-width digit pay for it: `in` on a text without
+# characters above U+00FF returns at once.
+_FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+_FULLWIDTH_DIGITS = "０１２３４５６７８９"
+
+
+def _fold_fullwidth(text: str) -> str:
+    if text.isascii() or not any(d in text for d in _FULLWIDTH_DIGITS):
+        return text
+    return text.translate(_FULLWIDTH)
 # Every finder takes the text and its digit runs and yields (start, end) spans.
 _FINDERS = {"email": _find_emails, "phone": _find_phones, "ipv4": _find_ipv4, "ipv6": _find_ipv6,
             "credit_card": _find_cards, "iban": _find_ibans, "secret": _find_secrets}
@@ -772,11 +907,12 @@ class PiiScrubber:
 
     def find(self, text: str) -> list[tuple[str, int, int]]:
         """(kind, start, end) of every hit, sorted and non-overlapping."""
-        runs = _digit_runs(text) if self._needs_runs else []
+        digit_text = _fold_fullwidth(text) if self._needs_runs else text
+        runs = _digit_runs(digit_text) if self._needs_runs else []
         candidates = []
         for rank, kind in enumerate(self.kinds):
             if runs or kind not in _DIGIT_KINDS:  # digit kinds have nothing to look at without runs
-                for start, end in _FINDERS[kind](text, runs):
+                for start, end in _FINDERS[kind](digit_text if kind in _DIGIT_KINDS else text, runs):
                     candidates.append((rank, start, -end, kind))
         if not candidates:
             return []
