@@ -22,7 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from stages.lib.model.gpt import GPT  # noqa: E402
-from stages.lib.params import ModelParams  # noqa: E402
+from stages.lib.params import ModelParams, TrainParams  # noqa: E402
+from stages.lib.training.optim import build_optimizer  # noqa: E402
 from stages.lib.training.runtime import DTYPES, autocast, make_deterministic, resolve_device, reuse_freed_memory  # noqa: E402
 
 PRESETS = {
@@ -64,7 +65,7 @@ def make_step(cfg: ModelParams, vocab: int, batch: int, device: torch.device, dt
     """One training step on a fixed random batch: forward, backward, clipping, AdamW."""
     torch.manual_seed(0)
     model = GPT(cfg, vocab).to(device)
-    optimizer = model.optimizer(3e-4, 0.1, (0.9, 0.95), device)
+    optimizer = build_optimizer(model, TrainParams(learning_rate=3e-4), device)
     run = torch.compile(model) if compile_model else model
     x = torch.randint(0, vocab, (batch, cfg.block_size), device=device)
     y = torch.randint(0, vocab, (batch, cfg.block_size), device=device)

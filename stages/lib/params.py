@@ -254,7 +254,7 @@ class TrainParams:
     max_steps: int = 700
     batch_size: int = 16  # windows per micro-batch (per process)
     grad_accum_steps: int = 1
-    learning_rate: float = 2.0e-3
+    learning_rate: float = 2.0e-3  # AdamW's (all parameters, or with muon those Muon does not take)
     min_lr_ratio: float = 0.1  # the schedule ends at learning_rate * min_lr_ratio
     warmup_steps: int = 50
     schedule: Literal["cosine", "wsd"] = "cosine"
@@ -262,6 +262,11 @@ class TrainParams:
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
+    # muon: Muon on the blocks' weight matrices, AdamW on embeddings, head, gains and biases (training/optim.py)
+    optimizer: Literal["adamw", "muon"] = "adamw"
+    muon_lr: float = 0.02  # Muon's base lr, on the same schedule as learning_rate
+    muon_momentum: float = 0.95
+    muon_weight_decay: float = 0.0  # decoupled, per step: weights shrink by muon_lr (scheduled) * this
     grad_clip: float = 1.0  # 0: off
     eval_interval: int = 100
     eval_batches: int = 10
@@ -286,6 +291,9 @@ class TrainParams:
         _check(0.0 < self.decay_fraction <= 1.0, f"{s}.decay_fraction={self.decay_fraction} must be in (0, 1]")
         _check(self.weight_decay >= 0.0, f"{s}.weight_decay={self.weight_decay} must be >= 0")
         _check(0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0, f"{s}.beta1 and {s}.beta2 must be in [0, 1)")
+        _check(self.muon_lr > 0.0, f"{s}.muon_lr={self.muon_lr} must be > 0")
+        _check(0.0 <= self.muon_momentum < 1.0, f"{s}.muon_momentum={self.muon_momentum} must be in [0, 1)")
+        _check(self.muon_weight_decay >= 0.0, f"{s}.muon_weight_decay={self.muon_weight_decay} must be >= 0")
         _check(self.grad_clip >= 0.0, f"{s}.grad_clip={self.grad_clip} must be >= 0 (0: off)")
         _check(self.checkpoint_interval >= 0, f"{s}.checkpoint_interval={self.checkpoint_interval} must be >= 0")
         _seed(s, self)
@@ -296,7 +304,8 @@ class TrainParams:
 @dataclass
 class SftParams:
     """Instruction fine-tuning (stages/sft.py). The schedule is its own; device, precision, compile,
-    determinism, optimizer betas, weight decay, clipping and nproc/strategy come from train.*."""
+    determinism, the optimizer (Muon's lr scaled as learning_rate is), betas, weight decay, clipping and
+    nproc/strategy come from train.*."""
     train_files: list[str] = field(default_factory=lambda: ["data/instructions/train.jsonl"])  # chat or Alpaca
     val_files: list[str] = field(default_factory=lambda: ["data/instructions/val.jsonl"])
     bad_records: Literal["error", "skip"] = "error"  # also for conversations longer than model.block_size
@@ -322,8 +331,13 @@ class SftParams:
         self.training(TrainParams()).validate(s)
 
     def training(self, tp: TrainParams) -> TrainParams:
-        """train.* with this section's schedule, batch and steps: what the shared training loop runs."""
+        """train.* with this section's schedule, batch and steps: what the shared training loop runs.
+
+        Muon's lr (train.optimizer: muon) is scaled as AdamW's is, by sft.learning_rate / train.learning_rate,
+        as nanochat scales every group's lr for fine-tuning: pretraining's would undo what was learned.
+        """
         own = {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainParams) if hasattr(self, f.name)}
+        own["muon_lr"] = tp.muon_lr * self.learning_rate / tp.learning_rate
         return dataclasses.replace(tp, **own)
 
 

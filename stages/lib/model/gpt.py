@@ -373,19 +373,6 @@ class GPT(nn.Module):
         n_matmul = sum(p.numel() for p in self.blocks.parameters() if p.dim() == 2) + self.lm_head.weight.numel()
         return 6 * n_matmul + 12 * self.cfg.n_layer * self.cfg.n_embd * T
 
-    # ------------------------------------------------------------------ optimizer
-
-    def optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float],
-                  device: torch.device) -> torch.optim.AdamW:
-        """AdamW with weight decay on matrices only (not norms, biases or embeddings' gains)."""
-        params = {name: p for name, p in self.named_parameters() if p.requires_grad}
-        decay = [p for p in params.values() if p.dim() >= 2]
-        no_decay = [p for p in params.values() if p.dim() < 2]
-        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        # fused runs one kernel for all parameters (CUDA and CPU; 3% faster here); foreach batches them elsewhere.
-        fused = device.type in ("cuda", "cpu")
-        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused, foreach=None if fused else True)
-
     def new_cache(self) -> KVCache:
         """An empty KV cache for decoding (see forward and stages/lib/model/decoding.py)."""
         return KVCache(self.cfg.n_layer, self.cfg.block_size)

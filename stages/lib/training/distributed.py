@@ -31,6 +31,8 @@ from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model
                                                      set_optimizer_state_dict)
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+from stages.lib.training.optim import Optimizers, parts
+
 # Whole (unsharded) states: gathered onto rank 0's CPU when read; sliced by each rank from the full state
 # when loaded (every rank has read the resume file).
 GATHER = StateDictOptions(full_state_dict=True, cpu_offload=True)
@@ -149,22 +151,24 @@ def full_model_state(model: torch.nn.Module, info: DistInfo) -> dict[str, torch.
     return {name: copies[tensor.data_ptr()] for name, tensor in state.items()}
 
 
-def full_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, info: DistInfo) -> dict:
+def full_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer | Optimizers,
+                         info: DistInfo) -> dict:
     """The optimizer's whole state, to be saved right away (without FSDP it references the live tensors).
 
-    Under FSDP a collective every rank must call: rank 0 gets it (keyed by parameter name), the others {}.
+    Under FSDP a collective every rank must call: rank 0 gets it (keyed by parameter name, Muon's and AdamW's
+    merged), the others {}.
     """
     if info.sharded:
-        return get_optimizer_state_dict(model, optimizer, options=GATHER)
+        return get_optimizer_state_dict(model, parts(optimizer), options=GATHER)
     return optimizer.state_dict()
 
 
-def load_full_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, model_state: dict,
+def load_full_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer | Optimizers, model_state: dict,
                     optimizer_state: dict, info: DistInfo) -> None:
     """Load whole states (as full_*_state returned them); under FSDP each rank keeps its own shard."""
     if info.sharded:
         set_model_state_dict(model, model_state, options=SCATTER)
-        set_optimizer_state_dict(model, optimizer, optimizer_state, options=SCATTER)
+        set_optimizer_state_dict(model, parts(optimizer), optimizer_state, options=SCATTER)
     else:
         model.load_state_dict(model_state)
         optimizer.load_state_dict(optimizer_state)

@@ -1,10 +1,10 @@
 """The training loop, shared by pretraining (stages/train.py) and fine-tuning (stages/sft.py).
 
 The story of fit(): pick device and precision, build the model (from given weights when fine-tuning) and
-AdamW, pick up the resume state of an interrupted identical run if there is one, then loop: a learning rate
-from the schedule, grad_accum_steps micro-batches under autocast, gradient clipping, an optimizer step;
-every eval_interval steps a validation loss on fixed windows, logged with dvclive, and the best model so far
-saved as the run's checkpoint; every checkpoint_interval steps (and on Ctrl-C / SIGTERM) the resume state.
+the optimizer (optim.py: AdamW, or Muon and AdamW), pick up the resume state of an interrupted identical run
+if there is one, then loop: learning rates from the schedule, grad_accum_steps micro-batches under autocast,
+gradient clipping, an optimizer step; every eval_interval steps a validation loss on fixed windows, logged
+with dvclive, and the best model so far saved as the run's checkpoint; every checkpoint_interval steps (and on Ctrl-C / SIGTERM) the resume state.
 With train.nproc > 1 the same loop runs under torchrun, with DDP or (train.strategy: fsdp) FSDP sharding the
 model; rank 0 alone logs and writes.
 
@@ -29,6 +29,7 @@ from stages.lib.model.gpt import GPT, IGNORE
 from stages.lib.params import ModelParams, TrainParams
 from stages.lib.training import distributed, memory, resume
 from stages.lib.training.batches import EpochSampler, evenly_spaced
+from stages.lib.training.optim import build_optimizer
 from stages.lib.training.runtime import (autocast, device_rng_state, make_deterministic, resolve_device,
                                          resolve_precision, reuse_freed_memory, seed_everything,
                                          set_device_rng_state)
@@ -121,6 +122,15 @@ def log_row(live, row: dict) -> None:
     for name, value in row.items():
         if name != "step":
             live.log_metric(name, value)
+
+
+def set_learning_rates(optimizer, step: int, tp: TrainParams) -> float:
+    """Every group's base lr (AdamW's and Muon's) through the same schedule; returns AdamW's, for the log."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr_at(step, tp.max_steps, group["base_lr"], tp.warmup_steps, tp.min_lr_ratio, tp.schedule,
+                            tp.decay_fraction)
+    return lr_at(step, tp.max_steps, tp.learning_rate, tp.warmup_steps, tp.min_lr_ratio, tp.schedule,
+                 tp.decay_fraction)
 
 
 def train_step(model, optimizer, scaler, data: Batches, sampler: EpochSampler, step: int, tp: TrainParams,
@@ -224,7 +234,7 @@ def fit(cfg: ModelParams, tp: TrainParams, run: Run, params_for_key: dict) -> di
     raw_model.grad_checkpointing = tp.grad_checkpointing
     distributed.shard(raw_model, dist_info, dtype)
     distributed.seed_this_rank(tp.seed, dist_info)
-    optimizer = raw_model.optimizer(tp.learning_rate, tp.weight_decay, (tp.beta1, tp.beta2), device)
+    optimizer = build_optimizer(raw_model, tp, device)
     scaler = torch.amp.GradScaler(device.type, enabled=(dtype == torch.float16))
     key = resume.run_key(params_for_key, run.data_fingerprint)
     state = resume.load_state(key, run.state_file)
@@ -262,10 +272,7 @@ def fit(cfg: ModelParams, tp: TrainParams, run: Run, params_for_key: dict) -> di
                initial=progress.step, total=tp.max_steps)
     with resume.StopSignal() as stop:
         for step in bar:
-            lr = lr_at(step, tp.max_steps, tp.learning_rate, tp.warmup_steps, tp.min_lr_ratio, tp.schedule,
-                       tp.decay_fraction)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            lr = set_learning_rates(optimizer, step, tp)
             step_start = time.perf_counter()
             progress.train_loss = train_step(model, optimizer, scaler, run.train_data, sampler, step, tp, device,
                                              dtype, dist_info)
@@ -273,8 +280,11 @@ def fit(cfg: ModelParams, tp: TrainParams, run: Run, params_for_key: dict) -> di
                 progress.train_time += time.perf_counter() - step_start
                 progress.timed_steps += 1
             if not math.isfinite(progress.train_loss) or progress.train_loss > MAX_LOSS:
+                muon = ""  # sft scales Muon's lr with its own learning_rate (SftParams.training)
+                if tp.optimizer == "muon" and run.name == "train":
+                    muon = f" or train.muon_lr (now {tp.muon_lr})"
                 raise UserError(f"{run.name} loss became {progress.train_loss} at step {step}: lower "
-                                f"{run.name}.learning_rate (now {tp.learning_rate}) or raise "
+                                f"{run.name}.learning_rate (now {tp.learning_rate}){muon} or raise "
                                 f"{run.name}.warmup_steps; the best checkpoint (step {progress.best_step}) is kept "
                                 f"at {run.checkpoint}")
             bar.set_postfix(loss=f"{progress.train_loss:.3f}", lr=f"{lr:.2e}")
