@@ -39,6 +39,11 @@ def _seed(section: str, obj: Any) -> None:
 
 # --------------------------------------------------------------------------- merge
 
+# Where a data stage's per-document work runs: `local` (this machine's process pool) or `ray` (Ray Data, on
+# the cluster RAY_ADDRESS names or a Ray instance started on this machine). Both write the same bytes.
+Engine = Literal["local", "ray"]
+
+
 @dataclass
 class MergeParams:
     input_dir: str = "data/raw"
@@ -51,6 +56,7 @@ class MergeParams:
     bad_files: Literal["error", "skip"] = "error"  # binary, unreadable or malformed files
     # Longer documents are skipped while they are read, never held whole (0: no limit), which bounds memory.
     max_doc_chars: int = 10_000_000
+    engine: Engine = "local"  # ray: read files as Ray Data tasks (RAY_ADDRESS: a cluster); same output
 
     def validate(self, s: str) -> None:
         _check(self.max_doc_chars >= 0, f"{s}.max_doc_chars={self.max_doc_chars} must be >= 0 (0: no limit)")
@@ -161,6 +167,7 @@ class CleanParams:
     near_dedupe: NearDedupeParams = field(default_factory=NearDedupeParams)
     line_dedupe: LineDedupeParams = field(default_factory=LineDedupeParams)
     report_examples: int = 5  # removed examples kept per reason in reports/clean/
+    engine: Engine = "local"  # ray: Ray Data map_batches and groupbys (RAY_ADDRESS: a cluster); same output
 
     def validate(self, s: str) -> None:
         _check(self.workers >= 0, f"{s}.workers={self.workers} must be >= 0 (0: all cores)")
@@ -206,6 +213,7 @@ class PackParams:
     shard_tokens: int = 50_000_000  # a shard is closed at the first document end past this many tokens
     val_fraction: float = 0.1  # share of documents (by a hash of their id) held out for validation
     seed: int = 1337  # salts the split hash: change it to draw another split
+    engine: Engine = "local"  # ray: tokenize as Ray Data tasks (RAY_ADDRESS: a cluster); same shards
 
     def validate(self, s: str) -> None:
         _positive(s, self, "shard_tokens")
