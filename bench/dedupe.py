@@ -222,16 +222,6 @@ def stump(paragraphs: list[str], share: float, spare: dict[str, list[str]], pid:
 
 # --------------------------------------------------------------------------- running it through clean
 
-class KeptIds:
-    """Stands in for the clean stage's DocumentWriter: records what would be written."""
-
-    def __init__(self):
-        self.ids: list[str] = []
-
-    def write(self, doc) -> None:
-        self.ids.append(doc.id)
-
-
 def run_clean(pool: Pool, params: CleanParams) -> tuple[dict[str, str | None], dict[str, str]]:
     """Every document through DocumentCleaner and clean.deduplicate: (id -> removal reason or None,
     id -> the excerpt clean reports for a removed document)."""
@@ -239,7 +229,8 @@ def run_clean(pool: Pool, params: CleanParams) -> tuple[dict[str, str | None], d
     docs = [(doc_id, pool.name, text) for doc_id, text in pool.distinct]
     docs += [(doc_id, pool.name, text) for doc_id, _, text in pool.copies]
     results = [cleaner.clean(*doc) for doc in docs]
-    clean_stage.deduplicate(iter(results), params, clean_stage.CleanReport(0), KeptIds(), None)
+    for _ in clean_stage.deduplicate(iter(results), params):  # marks the duplicates in place, in order
+        pass
     return {r.id: r.reason for r in results}, {r.id: r.text for r in results if r.reason}
 
 

@@ -3,7 +3,9 @@
 Pass 1 streams the merged documents through `DocumentCleaner` in worker
 processes (normalize, length and quality filters, personal-data scrubbing,
 hashes) and decides, in document order, which to keep: exact duplicates by
-content hash, near duplicates by MinHash LSH. Kept documents go to a
+content hash, near duplicates by MinHash LSH. With clean.engine: ray, Ray Data
+runs the same DocumentCleaner and makes the same decisions with groupbys
+(stages/lib/engines/ray_clean.py); the rest of the stage is the same. Kept documents go to a
 temporary Parquet folder while their lines are counted across documents.
 Pass 2 cuts boilerplate lines (found in many documents) from the kept
 documents that hold some, and copies the others as they are.
@@ -122,16 +124,12 @@ def read_batches(in_dir: Path) -> Iterator[list[tuple[str, str, str]]]:
         yield batch
 
 
-def deduplicate(results: Iterator[DocResult], params: CleanParams, report: CleanReport,
-                writer: DocumentWriter, line_counts: LineFrequency | None) -> None:
-    """Pass 1 decisions, in document order: keep a document unless it was removed or seen before."""
+def deduplicate(results: Iterator[DocResult], params: CleanParams) -> Iterator[DocResult]:
+    """Local engine: mark exact and near duplicates in document order, so the first copy is kept."""
     seen_hashes: set[int] = set()
     near = params.near_dedupe
     near_index = NearDuplicateIndex.from_params(near) if near.enabled else None
     for result in results:
-        report.docs_in += 1
-        report.bytes_in += result.bytes_in
-        report.pii.update(result.pii)
         if result.reason is None and params.exact_dedupe:
             if result.content_hash in seen_hashes:
                 result.reason = "exact_duplicate"
@@ -139,16 +137,38 @@ def deduplicate(results: Iterator[DocResult], params: CleanParams, report: Clean
         if result.reason is None and near_index is not None and result.signature is not None:
             match = near_index.add_or_match(result.id, result.signature)
             if match is not None:
-                result.reason = "near_duplicate"
-                similar, jaccard, containment = match
-                result.text = (f"(similar to {similar}: Jaccard ~{jaccard:.2f}, containment ~{containment:.2f}) "
-                               f"{result.text[:300]}")
+                result.mark_near_duplicate(*match)
+        yield result
+
+
+def keep(results: Iterator[DocResult], report: CleanReport, writer: DocumentWriter,
+         line_counts: LineFrequency | None) -> None:
+    """Pass 1's bookkeeping, the same for both engines: count every document, write the kept ones."""
+    for result in results:
+        report.docs_in += 1
+        report.bytes_in += result.bytes_in
+        report.pii.update(result.pii)
         if result.reason is not None:
             report.remove(result.reason, result.id, result.bytes_in, result.text)
             continue
         writer.write(Document(result.id, result.source, result.text))
         if line_counts is not None:
             line_counts.add_hashes(result.unit_hashes)  # hashed in the worker
+
+
+def cleaned(params: CleanParams, cleaner: DocumentCleaner, line_counts: LineFrequency | None) -> Iterator[DocResult]:
+    """Every document's result in document order, duplicates marked: by the engine that clean.engine names.
+
+    local: per-document work in a process pool, dedupe decisions here in order.
+    ray: both on Ray Data (map_batches, groupbys); the engine gives line_counts the boilerplate it counted.
+    """
+    if params.engine == "ray":
+        from stages.lib.engines import ray_clean  # Ray is imported only when asked for
+        yield from ray_clean.cleaned(IN_DIR, params, cleaner, line_counts)
+        return
+    results = (r for batch in ordered_map(cleaner.clean_batch, read_batches(IN_DIR), resolve_workers(params.workers))
+               for r in batch)
+    yield from deduplicate(results, params)
 
 
 def strip_boilerplate(kept_dir: Path, out_dir: Path, line_counts: LineFrequency, min_chars: int,
@@ -181,7 +201,6 @@ def strip_boilerplate(kept_dir: Path, out_dir: Path, line_counts: LineFrequency,
 
 def main() -> None:
     params: CleanParams = load_params(PARAM_SECTIONS)["clean"]
-    workers = resolve_workers(params.workers)
     report = CleanReport(params.report_examples)
     cleaner = DocumentCleaner(params)
     lines = params.line_dedupe
@@ -191,12 +210,10 @@ def main() -> None:
     with atomic_dir(OUT_DIR) as out_dir, tempfile.TemporaryDirectory(prefix=scratch_prefix(PASS1_DIR), suffix=".tmp",
                                                                       dir=PASS1_DIR.parent) as pass1_dir:
         # Pass 1: per-document work in parallel, dedupe decisions in order.
-        batches = read_batches(IN_DIR)
-        results = (r for batch in ordered_map(cleaner.clean_batch, batches, workers) for r in batch)
-        results = tqdm(results, desc="clean", unit="doc")
+        results = tqdm(cleaned(params, cleaner, line_counts), desc="clean", unit="doc")
         kept_dir = Path(pass1_dir) if line_counts is not None else out_dir
         with DocumentWriter(kept_dir, compression="none" if line_counts is not None else "zstd") as writer:
-            deduplicate(results, params, report, writer, line_counts)
+            keep(results, report, writer, line_counts)
 
         # Pass 2: cut boilerplate from the kept documents.
         if line_counts is not None:

@@ -4,7 +4,8 @@ Each document goes wholly to train or val by a seeded hash of its id, so no
 document straddles the split and the split is stable as the corpus grows.
 Documents are encoded in batches by the tokenizer library's parallel batch
 encoder, in background threads while earlier batches are written; memory
-stays bounded by a few batches.
+stays bounded by a few batches. With pack.engine: ray the batches are encoded
+by Ray Data tasks instead; the shards are the same.
 
 Outputs data/shards/{train,val}-NNNNN.bin (+ .docs.npy), data/shards/meta.json,
 metrics/pack.json.
@@ -13,17 +14,15 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import itertools
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 from tqdm import tqdm
 
 from stages.lib.atomic import atomic_dir, write_json
 from stages.lib.data.documents import iter_batches
+from stages.lib.data.packing import Encoded, encode
 from stages.lib.errors import UserError, run_stage
 from stages.lib.params import PackParams, load_params
 from stages.lib.data.shards import ShardWriter
@@ -57,32 +56,19 @@ def split_batches(params: PackParams) -> Iterator[dict[str, list[str]]]:
         yield batch
 
 
-@dataclass
-class Encoded:
-    """One batch of one split: a flat token array with end-of-text after each document, and counts."""
-    flat: np.ndarray  # [tokens] int64
-    lengths: np.ndarray  # [documents] tokens per document, end-of-text included
-    text_bytes: int  # UTF-8 bytes of the documents' text
-    unknown: int  # tokens standing for text the vocabulary cannot spell (lost from the shards)
+def encoded_batches(tok: Tokenizer, params: PackParams) -> Iterator[dict[str, Encoded]]:
+    """Encoded batches in order, by the engine pack.engine names.
 
-
-def encode(tok: Tokenizer, texts: list[str]) -> Encoded:
-    ids = tok.encode_batch(texts) if texts else []
-    for doc in ids:
-        doc.append(tok.eot_id)
-    lengths = np.fromiter((len(doc) for doc in ids), dtype=np.int64, count=len(ids))
-    flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
-    unknown = int((flat == tok.unk_id).sum()) if tok.unk_id is not None else 0
-    return Encoded(flat, lengths, sum(len(text.encode("utf-8")) for text in texts), unknown)
-
-
-def encoded_batches(tok: Tokenizer, params: PackParams):
-    """Encoded batches in order, ENCODE_AHEAD of them encoding at once in threads.
-
-    The tokenizer releases the GIL and spreads a batch over all cores; with
-    two batches in flight the cores stay busy across batch boundaries, while
-    the main thread reads documents and writes shards.
+    local: ENCODE_AHEAD batches encoding at once in threads. The tokenizer
+    releases the GIL and spreads a batch over all cores; with two batches in
+    flight the cores stay busy across batch boundaries, while the main thread
+    reads documents and writes shards.
+    ray: one row group per Ray Data task, the same `encode` (stages/lib/engines/ray_pack.py).
     """
+    if params.engine == "ray":
+        from stages.lib.engines import ray_pack  # Ray is imported only when asked for
+        yield from ray_pack.encoded_batches(IN_DIR, TOKENIZER_DIR, params)
+        return
     with concurrent.futures.ThreadPoolExecutor(max_workers=ENCODE_AHEAD) as pool:
         pending: collections.deque = collections.deque()
         for batch in split_batches(params):

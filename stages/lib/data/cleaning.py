@@ -35,6 +35,12 @@ class DocResult:
     signature: Sketch | None = None  # MinHash sketch for near dedupe
     unit_hashes: np.ndarray | None = None  # distinct long lines/paragraphs, for boilerplate counting
 
+    def mark_near_duplicate(self, similar: str, jaccard: float, containment: float) -> None:
+        """Removed as a near duplicate of the kept document `similar`; the report shows why."""
+        self.reason = "near_duplicate"
+        self.text = f"(similar to {similar}: Jaccard ~{jaccard:.2f}, containment ~{containment:.2f}) " \
+                    f"{self.text[:EXCERPT_CHARS]}"
+
 
 class DocumentCleaner:
     def __init__(self, params: CleanParams):

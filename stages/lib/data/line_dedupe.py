@@ -12,6 +12,9 @@ Penedo et al. 2023 (RefinedWeb) and Gopher, two passes over the kept documents:
 3. `remove_boilerplate(text)`: drops those units; units shorter than
    `min_chars` are never dropped, so common short lines ("Exeunt.") survive.
 
+The Ray engine counts the units with a groupby instead and hands the result to
+`set_boilerplate`; pass 1 then records only which documents hold any.
+
 Memory: 8 bytes per distinct unit per document in pass 1, held in flat uint64
 chunks (no Python object per line), plus 8 bytes per document for where its
 hashes end; finalize sorts them (about 2x that, once) and keeps only the sorted
@@ -45,6 +48,14 @@ def _hash(unit: str) -> int:
     return xxhash.xxh3_64_intdigest(unit.encode("utf-8", "surrogatepass"))
 
 
+def _member(table: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    """Mask: which hashes are in the sorted table (binary search)."""
+    if len(table) == 0:
+        return np.zeros(len(hashes), bool)
+    found = np.minimum(np.searchsorted(table, hashes), len(table) - 1)
+    return table[found] == hashes
+
+
 class LineFrequency:
     """Counts, per distinct line or paragraph, how many documents contain it; then cuts the common ones."""
 
@@ -58,6 +69,8 @@ class LineFrequency:
         self._doc_ends = array.array("q")  # where each document's hashes end in the recorded stream
         self._recorded = 0
         self._boilerplate: np.ndarray | None = None  # sorted uint64, set by finalize()
+        self._known: np.ndarray | None = None  # boilerplate counted elsewhere (set_boilerplate), sorted
+        self._holds = array.array("b")  # with _known: per added document, does it hold any?
         self.boilerplate_units = 0
         self.affected: np.ndarray | None = None  # per added document: does it hold boilerplate? (finalize)
 
@@ -77,10 +90,20 @@ class LineFrequency:
         """Pass 1: record each distinct long unit of this document once."""
         self.add_hashes(self.unit_hashes(text))
 
+    def set_boilerplate(self, hashes: np.ndarray) -> None:
+        """The boilerplate units, counted elsewhere (the Ray engine's groupby over all documents).
+
+        add_hashes then keeps one flag per document instead of its hashes, and finalize() takes this table.
+        """
+        self._known = np.unique(np.asarray(hashes, np.uint64))
+
     def add_hashes(self, hashes: np.ndarray) -> None:
         """Pass 1, given `unit_hashes(text)` computed elsewhere."""
         if self._boilerplate is not None:
             raise RuntimeError("add() after finalize()")
+        if self._known is not None:
+            self._holds.append(bool(_member(self._known, hashes).any()))
+            return
         self._recorded += len(hashes)
         self._doc_ends.append(self._recorded)
         while len(hashes):
@@ -94,6 +117,11 @@ class LineFrequency:
 
     def finalize(self, min_docs: int) -> None:
         """Units recorded by at least `min_docs` documents become boilerplate; the counts are freed."""
+        if self._known is not None:  # counted elsewhere: min_docs was applied there
+            self._boilerplate, self._known = self._known, None
+            self.boilerplate_units = len(self._boilerplate)
+            self.affected = np.frombuffer(self._holds, np.int8).astype(bool)
+            return
         recorded = np.concatenate(self._chunks + [self._current[:self._filled]])
         self._chunks, self._current, self._filled = [], np.empty(0, np.uint64), 0
         hashes, docs = np.unique(recorded, return_counts=True)
@@ -107,12 +135,8 @@ class LineFrequency:
         self._doc_ends = array.array("q")
 
     def _is_boilerplate(self, hashes: np.ndarray) -> np.ndarray:
-        """Mask: which of these unit hashes are boilerplate (binary search in the sorted table)."""
-        table = self._boilerplate
-        if len(table) == 0:
-            return np.zeros(len(hashes), bool)
-        found = np.minimum(np.searchsorted(table, hashes), len(table) - 1)
-        return table[found] == hashes
+        """Mask: which of these unit hashes are boilerplate."""
+        return _member(self._boilerplate, hashes)
 
     def remove_boilerplate(self, text: str) -> tuple[str, int]:
         """Pass 2: drop units whose hash is boilerplate; return the new text and the number of units removed."""

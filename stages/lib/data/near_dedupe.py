@@ -262,7 +262,8 @@ class NearDuplicateIndex:
         """Bytes held by the arrays (the id strings come on top)."""
         return self._signatures.nbytes + self._sizes.nbytes + self._table.nbytes()
 
-    def _band_keys(self, signature: np.ndarray) -> np.ndarray:
+    def band_keys(self, signature: np.ndarray) -> np.ndarray:
+        """The LSH band keys of a signature (uint32, one per band): pure, so the Ray engine groups by them."""
         bands = signature[:self.bands * self.rows].view(np.uint32).astype(np.uint64)
         with np.errstate(over="ignore"):
             keys = (_mix64(bands + self._band_salt) >> np.uint64(32)).astype(np.uint32)
@@ -276,7 +277,7 @@ class NearDuplicateIndex:
         if signature.shape != (self.num_perm,):
             raise ValueError(f"signature shape {signature.shape} != ({self.num_perm},)")
         sketch = Sketch(signature, max(int(sketch.shingles), 1))
-        keys = self._band_keys(signature)
+        keys = self.band_keys(signature)
         found, rest = self._table.get(keys)
         candidates = np.unique(np.array(found, np.intp))  # sorted: ties go to the earliest document
         if candidates.size:

@@ -44,6 +44,21 @@ class SourceStats:
     documents: int = 0
     bytes: int = 0
 
+    def add(self, other: "SourceStats") -> None:
+        """Fold in the counts of files read elsewhere (the Ray engine reads each file in its own task).
+
+        Added in file order, the dicts keep the insertion order of a local run, so warnings print alike.
+        """
+        for name, mine in vars(self).items():
+            theirs = getattr(other, name)
+            if isinstance(mine, int):
+                setattr(self, name, mine + theirs)
+            elif isinstance(mine, list):
+                mine.extend(theirs)
+            else:  # per-file dicts: counts add up, reasons are kept
+                for key, value in theirs.items():
+                    mine[key] = mine.get(key, 0) + value if isinstance(value, int) else value
+
 
 @dataclass
 class ReadOptions:

@@ -1,0 +1,60 @@
+"""merge on Ray Data: each input file is read by `read_file` (the local engine's reader) in its own task.
+
+A task yields its file's documents in row groups of about ROW_GROUP_BYTES,
+then one row holding the file's SourceStats (pickled): the driver writes the
+documents in file order through the stage's DocumentWriter, and adds the
+stats up in the same order, so documents, metrics and warnings come out as
+the local engine writes them.
+"""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+
+from stages.lib.data.documents import ROW_GROUP_BYTES, Document
+from stages.lib.data.sources import ReadOptions, SourceStats, read_file
+from stages.lib.engines.ray_session import map_tasks, ray_session, stream
+
+SCHEMA = pa.schema([("id", pa.string()), ("source", pa.string()), ("text", pa.large_string()),
+                    ("stats", pa.binary())])  # stats: null on document rows, set on each file's last row
+
+
+def _table(docs: list[Document], stats: SourceStats | None = None) -> pa.Table:
+    rows = {"id": [d.id for d in docs], "source": [d.source for d in docs], "text": [d.text for d in docs],
+            "stats": [None] * len(docs)}
+    if stats is not None:
+        for name in ("id", "source", "text"):
+            rows[name].append(None)
+        rows["stats"].append(pickle.dumps(stats))
+    return pa.table(rows, schema=SCHEMA)
+
+
+def _read(options: ReadOptions, task: dict) -> Iterator[pa.Table]:
+    """One file's documents, a row group at a time, then its stats."""
+    stats, docs, size = SourceStats(), [], 0
+    for doc in read_file(Path(task["path"]), task["rel"], options, stats):
+        docs.append(doc)
+        size += len(doc.text)
+        if size >= ROW_GROUP_BYTES:
+            yield _table(docs)
+            docs, size = [], 0
+    yield _table(docs, stats)
+
+
+def read_files(files: list[Path], rels: list[str], options: ReadOptions, stats: SourceStats) -> Iterator[Document]:
+    """The documents of every file in file order; each file's counts are added to `stats`."""
+    # absolute(), not resolve(): a broken symbolic link must stay one for read_file to count it.
+    tasks = [{"path": str(path.absolute()), "rel": rel} for path, rel in zip(files, rels)]
+    with ray_session("merge"):
+        read = map_tasks(tasks, lambda task: _read(options, task))
+        for table in stream(read):
+            columns = table.to_pydict()
+            for doc_id, source, text, file_stats in zip(columns["id"], columns["source"], columns["text"],
+                                                        columns["stats"]):
+                if file_stats is not None:
+                    stats.add(pickle.loads(file_stats))
+                else:
+                    yield Document(doc_id, source, text)
