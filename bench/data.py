@@ -11,6 +11,12 @@ ratio of their mean.
     python bench/data.py                 # 200 MB built from the shipped corpus
     python bench/data.py --mb 50         # quicker
     python bench/data.py --raw /my/corpus
+    python bench/data.py --engine ray    # merge, clean and pack on Ray Data (a local instance, all cores)
+
+With --engine ray each stage starts its own Ray instance as its child, so the
+process tree measured includes Ray's GCS, raylet and worker processes (their
+shared object store pages count in each process that touches them, so the
+peak RSS is an upper bound), and the times include Ray's start and shutdown.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ import time
 from pathlib import Path
 
 import psutil
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -66,7 +73,7 @@ def build_corpus(out_dir: Path, megabytes: int, seed: int = 0) -> None:
 
 def run_stage(name: str, project: Path) -> tuple[float, int]:
     """Wall seconds and peak RSS (bytes) of `python -m stages.<name>` and its children."""
-    env = {**os.environ, "PYTHONPATH": str(project)}
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"PYTHONPATH": str(project)}
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", f"stages.{name}"], cwd=project, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -110,18 +117,23 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=200, help="size of the generated corpus")
     parser.add_argument("--raw", type=Path, help="use this folder as data/raw instead of generating one")
     parser.add_argument("--keep", action="store_true", help="keep the scratch project")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="merge.engine, clean.engine and pack.engine for the run")
     args = parser.parse_args()
 
     project = Path(tempfile.mkdtemp(prefix="bench-data-"))
     try:
         shutil.copytree(ROOT / "stages", project / "stages", ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copy(ROOT / "params.yaml", project / "params.yaml")
+        params = yaml.safe_load((ROOT / "params.yaml").read_text())
+        for section in ("merge", "clean", "pack"):
+            params[section]["engine"] = args.engine
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         if args.raw:
             (project / "data").mkdir()
             os.symlink(args.raw.resolve(), project / "data/raw")
         else:
             build_corpus(project / "data/raw", args.mb)
-        print(f"corpus {project / 'data/raw'}; {os.cpu_count()} cores")
+        print(f"corpus {project / 'data/raw'}; {os.cpu_count()} cores; engine {args.engine}")
 
         rows = []
         for name in ("merge", "clean", "tokenizer", "pack"):
