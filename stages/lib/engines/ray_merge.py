@@ -1,4 +1,7 @@
-"""merge on Ray Data: each input file is read by `read_file` (the local engine's reader) in its own task.
+"""merge on Ray Data: input files are read by `read_file` (the local engine's reader) in Ray tasks.
+
+Files are grouped into tasks of about TASK_BYTES (a task per file cost ~20 ms
+of Ray overhead each: 4,000 files of 50 KB took 78 s instead of 2 s).
 
 A task yields its file's documents in row groups of about ROW_GROUP_BYTES,
 then one row holding the file's SourceStats (pickled): the driver writes the
@@ -20,6 +23,7 @@ from stages.lib.engines.ray_session import map_tasks, ray_session, stream
 
 SCHEMA = pa.schema([("id", pa.string()), ("source", pa.string()), ("text", pa.large_string()),
                     ("stats", pa.binary())])  # stats: null on document rows, set on each file's last row
+TASK_BYTES = 32 << 20  # input bytes (as stored) read per task
 
 
 def _table(docs: list[Document], stats: SourceStats | None = None) -> pa.Table:
@@ -33,23 +37,36 @@ def _table(docs: list[Document], stats: SourceStats | None = None) -> pa.Table:
 
 
 def _read(options: ReadOptions, task: dict) -> Iterator[pa.Table]:
-    """One file's documents, a row group at a time, then its stats."""
-    stats, docs, size = SourceStats(), [], 0
-    for doc in read_file(Path(task["path"]), task["rel"], options, stats):
-        docs.append(doc)
-        size += len(doc.text)
-        if size >= ROW_GROUP_BYTES:
-            yield _table(docs)
-            docs, size = [], 0
-    yield _table(docs, stats)
+    """Each file's documents, a row group at a time, then its stats."""
+    for path, rel in zip(task["paths"], task["rels"]):
+        stats, docs, size = SourceStats(), [], 0
+        for doc in read_file(Path(path), rel, options, stats):
+            docs.append(doc)
+            size += len(doc.text)
+            if size >= ROW_GROUP_BYTES:
+                yield _table(docs)
+                docs, size = [], 0
+        yield _table(docs, stats)
+
+
+def file_tasks(files: list[Path], rels: list[str]) -> list[dict]:
+    """Consecutive files grouped into tasks of about TASK_BYTES on disk, in file order."""
+    tasks, size = [], TASK_BYTES
+    for path, rel in zip(files, rels):
+        if size >= TASK_BYTES:
+            tasks.append({"paths": [], "rels": []})
+            size = 0
+        # absolute(), not resolve(): a broken symbolic link must stay one for read_file to count it.
+        tasks[-1]["paths"].append(str(path.absolute()))
+        tasks[-1]["rels"].append(rel)
+        size += path.lstat().st_size
+    return tasks
 
 
 def read_files(files: list[Path], rels: list[str], options: ReadOptions, stats: SourceStats) -> Iterator[Document]:
     """The documents of every file in file order; each file's counts are added to `stats`."""
-    # absolute(), not resolve(): a broken symbolic link must stay one for read_file to count it.
-    tasks = [{"path": str(path.absolute()), "rel": rel} for path, rel in zip(files, rels)]
     with ray_session("merge"):
-        read = map_tasks(tasks, lambda task: _read(options, task))
+        read = map_tasks(file_tasks(files, rels), lambda task: _read(options, task))
         for table in stream(read):
             columns = table.to_pydict()
             for doc_id, source, text, file_stats in zip(columns["id"], columns["source"], columns["text"],
