@@ -59,10 +59,10 @@ class CleanReport:
         self.boilerplate_units += len(units)
         self.boilerplate_docs += 1
         self.boilerplate_bytes += sum(len(unit.encode("utf-8")) + 1 for unit in units)  # +1: its line break
-        for unit in units:
+        for unit in map(str.strip, units):
             # Counted while the table is small or the unit already in it: memory stays bounded.
-            if unit.strip() in self.boilerplate_examples or len(self.boilerplate_examples) < MAX_BOILERPLATE_KINDS:
-                self.boilerplate_examples[unit.strip()] += 1
+            if unit in self.boilerplate_examples or len(self.boilerplate_examples) < MAX_BOILERPLATE_KINDS:
+                self.boilerplate_examples[unit] += 1
 
     def summary(self) -> str:
         """One line for the console: documents removed per reason, then boilerplate cut from kept ones."""
