@@ -1,15 +1,16 @@
 """Learning per second: two training configurations, the same wall-clock budget, val_bpb on the same bytes.
 
-    python bench/learn.py --a "train.optimizer=adamw" --b "train.optimizer=muon train.muon_lr=0.02" --seconds 400
-    python bench/learn.py --b "train.learning_rate=0.003" --seconds 40 --common "model.n_layer=2 model.n_embd=128"
+    python bench/learn.py --a @adamw-384 --b "" --seconds 300     # the default recipe against the one before it
+    python bench/learn.py --b "train.learning_rate=0.008" --seconds 40 --common "model.n_layer=2 model.n_embd=128"
 
     # another domain: the SQLite documentation (public domain; bench/corpora.py fetches it from its Debian package)
     python bench/corpora.py sqlite-doc /tmp/sqlite-doc
-    python bench/learn.py --a "train.optimizer=adamw" --b "train.optimizer=muon train.muon_lr=0.02" --seconds 400 \
+    python bench/learn.py --a @adamw-384 --b "" --seconds 300 \
         --corpus /tmp/sqlite-doc --common "clean.quality.filters=[word_count]"
 
 --a, --b and --common are space-separated dotted overrides of params.yaml (section.key=value, values read as
-YAML: 0.02, true, [a, b]); --common applies to both. Each run is `python -m stages.train` then
+YAML: 0.02, true, [a, b]), or a preset's name (@adamw-384: the previous default recipe); --common applies to
+both, and "" is params.yaml as it is. Each run is `python -m stages.train` then
 `python -m stages.evaluate` in a scratch project (stages/ and params.yaml copied from this checkout), so the
 real code path is measured, and both configurations are scored by the eval stage's own val_bpb over the same
 validation bytes (eval.max_bytes of the validation documents; tasks and samples are switched off).
@@ -35,8 +36,8 @@ alternating so that drift in the machine's speed touches both; the ratio b/a per
 across seeds, tell a real difference from luck.
 
 Cost: per configuration one calibration (compilation + calibration steps), then per seed and configuration
-one compilation, --seconds of training and two evaluations. Two seeds at --seconds 400 take about 35
-minutes on 2 cores at the default shape.
+one compilation, --seconds of training and two evaluations. Two seeds at --seconds 300, @adamw-384 against
+the default, take about 30 minutes on 2 cores.
 """
 from __future__ import annotations
 
@@ -64,12 +65,24 @@ DATA_STAGES = ("merge", "clean", "tokenizer", "pack")
 # eval stage reduced to val_bpb (no benchmark tasks, no samples).
 RUN = {"train.checkpoint_interval": 0}
 EVAL = {"eval.tasks": [], "eval.n_prompts": 0, "eval.prompts": [], "eval.heldout": []}
+# Named configurations an override string may name (--a @adamw-384): the default recipe before Muon and the
+# small shape (params.yaml up to commit ae87d43), so that `--a @adamw-384 --b ""` measures what it buys.
+PRESETS = {"@adamw-384": "model.n_layer=6 model.n_head=6 model.n_embd=384 train.optimizer=adamw "
+                         "train.learning_rate=0.002 train.schedule=cosine train.min_lr_ratio=0.1 "
+                         "train.decay_fraction=0.2 train.muon_lr=0.02"}
 
 
 def parse_overrides(text: str) -> dict:
-    """'train.optimizer=muon train.muon_lr=0.02' -> {'train.optimizer': 'muon', 'train.muon_lr': 0.02}."""
+    """'train.optimizer=muon train.muon_lr=0.02' -> {'train.optimizer': 'muon', 'train.muon_lr': 0.02}.
+
+    A preset name (PRESETS) stands for its overrides; later items override it ('@adamw-384 train.seed=7')."""
     overrides = {}
     for item in shlex.split(text):
+        if item.startswith("@"):
+            if item not in PRESETS:
+                raise SystemExit(f"unknown preset {item!r}: one of {', '.join(PRESETS)}")
+            overrides.update(parse_overrides(PRESETS[item]))
+            continue
         key, sep, raw = item.partition("=")
         if not sep or "." not in key:
             raise SystemExit(f"override {item!r}: write section.key=value, e.g. train.learning_rate=0.003")

@@ -34,3 +34,24 @@ def test_train_bench_prints_mfu_matmul_share_and_speedup():
     # All counted FLOPs are matmul FLOPs: the step cannot beat its matmuls alone.
     assert mfu_if_only_matmuls >= mfu
     assert speedup > 0
+
+
+def test_learn_bench_preset_is_a_valid_recipe_that_later_overrides_refine():
+    """bench/learn.py's @adamw-384 stands for a whole recipe of existing keys; what follows it wins."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import learn
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    import pytest
+    import yaml
+    from stages.lib.params import parse_section
+
+    overrides = learn.parse_overrides("@adamw-384 train.learning_rate=0.001")
+    assert overrides["train.optimizer"] == "adamw" and overrides["train.learning_rate"] == 0.001
+    params = learn.with_overrides(yaml.safe_load((ROOT / "params.yaml").read_text()), overrides)
+    # parse_section refuses a key the dataclass lacks: a preset with a misspelt key fails here
+    model, train = parse_section("model", params["model"]), parse_section("train", params["train"])
+    assert (model.n_layer, model.n_embd, train.schedule) == (6, 384, "cosine")
+    with pytest.raises(SystemExit, match="unknown preset '@nope'"):
+        learn.parse_overrides("@nope")
