@@ -75,7 +75,7 @@ def test_an_untied_head_learned_positions_and_biases_go_to_adamw():
 
 def test_adamw_decays_matrices_only():
     model = tiny(norm="layernorm", bias=True)
-    optimizer = build_optimizer(model, TrainParams(weight_decay=0.1), CPU)
+    optimizer = build_optimizer(model, TrainParams(optimizer="adamw", weight_decay=0.1), CPU)
     assert isinstance(optimizer, torch.optim.AdamW)
     decay, no_decay = optimizer.param_groups
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0

@@ -225,9 +225,9 @@ class PackParams:
 
 @dataclass
 class ModelParams:
-    n_layer: int = 6
-    n_head: int = 6
-    n_embd: int = 384
+    n_layer: int = 4
+    n_head: int = 3
+    n_embd: int = 192
     block_size: int = 256  # training window: the shards hold a stream, so this never re-tokenizes
     dropout: float = 0.0
     # Architecture switches; the defaults are the modern choices that learn fastest.
@@ -259,20 +259,20 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
 @dataclass
 class TrainParams:
-    max_steps: int = 700
+    max_steps: int = 2000
     batch_size: int = 16  # windows per micro-batch (per process)
     grad_accum_steps: int = 1
-    learning_rate: float = 2.0e-3  # AdamW's (all parameters, or with muon those Muon does not take)
-    min_lr_ratio: float = 0.1  # the schedule ends at learning_rate * min_lr_ratio
+    learning_rate: float = 4.0e-3  # AdamW's (all parameters, or with muon those Muon does not take)
+    min_lr_ratio: float = 0.0  # the schedule ends at learning_rate * min_lr_ratio
     warmup_steps: int = 50
-    schedule: Literal["cosine", "wsd"] = "cosine"
-    decay_fraction: float = 0.2  # wsd: share of steps spent decaying at the end
+    schedule: Literal["cosine", "wsd"] = "wsd"
+    decay_fraction: float = 0.3  # wsd: share of steps spent decaying at the end
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
     # muon: Muon on the blocks' weight matrices, AdamW on embeddings, head, gains and biases (training/optim.py)
-    optimizer: Literal["adamw", "muon"] = "adamw"
-    muon_lr: float = 0.02  # Muon's base lr, on the same schedule as learning_rate
+    optimizer: Literal["adamw", "muon"] = "muon"
+    muon_lr: float = 0.04  # Muon's base lr, on the same schedule as learning_rate
     muon_momentum: float = 0.95
     muon_weight_decay: float = 0.0  # decoupled, per step: weights shrink by muon_lr (scheduled) * this
     grad_clip: float = 1.0  # 0: off
@@ -320,7 +320,7 @@ class SftParams:
     max_steps: int = 300
     batch_size: int = 16  # conversations per micro-batch (per process), each padded to the longest's length
     grad_accum_steps: int = 1
-    learning_rate: float = 5.0e-4
+    learning_rate: float = 1.0e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int = 20
     schedule: Literal["cosine", "wsd"] = "cosine"
