@@ -72,7 +72,9 @@ def test_a_killed_worker_raises_a_user_error_instead_of_hanging(project_root):
 def report_pid_then_sleep(x: int) -> int:
     """Prints the worker's pid, then works long enough for the parent to be killed."""
     import time
-    print(f"worker {os.getpid()}", flush=True)
+    # One write(2) of a short line is atomic on a pipe; print's separate writes of text and newline let the
+    # two workers' lines interleave ("worker 12worker 13").
+    os.write(1, f"worker {os.getpid()}\n".encode())
     time.sleep(60)
     return x
 
