@@ -155,7 +155,7 @@ def provide_data(project: Project, args) -> None:
             seconds = project.run(stage, params, stage)
             print(f"  {stage}: {seconds:.0f} s")
         return
-    for path, what in ((args.shards / "meta.json", "shards"), (args.tokenizer / "tokenizer.json", "tokenizer")):
+    for path in (args.shards / "meta.json", args.tokenizer / "tokenizer.json"):
         if not path.is_file():
             raise SystemExit(f"{path} not found: run `dvc repro` first, or pass --shards/--tokenizer or --corpus")
     shards = json.loads((args.shards / "meta.json").read_text())["tokenizer_fingerprint"]

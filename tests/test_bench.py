@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import yaml
+
+from stages.lib.params import parse_section
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -43,9 +48,6 @@ def test_learn_bench_preset_is_a_valid_recipe_that_later_overrides_refine():
         import learn
     finally:
         sys.path.remove(str(ROOT / "bench"))
-    import pytest
-    import yaml
-    from stages.lib.params import parse_section
 
     overrides = learn.parse_overrides("@adamw-384 train.learning_rate=0.001")
     assert overrides["train.optimizer"] == "adamw" and overrides["train.learning_rate"] == 0.001
