@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from stages.lib.model.decoding import Sampling, generate  # noqa: E402
 from stages.lib.model.gpt import GPT  # noqa: E402
 from stages.lib.params import ModelParams  # noqa: E402
-from stages.lib.training.runtime import resolve_device  # noqa: E402
+from stages.lib.runtime import resolve_device  # noqa: E402
 
 
 def sync(device: torch.device) -> None:

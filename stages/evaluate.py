@@ -30,7 +30,7 @@ from stages.lib.model.checkpoint import check_tokenizer, load_checkpoint
 from stages.lib.model.decoding import Sampling, generate
 from stages.lib.errors import UserError, run_stage
 from stages.lib.params import EvalParams, load_params
-from stages.lib.training.runtime import resolve_device, resolve_precision, seed_everything
+from stages.lib.runtime import resolve_device, resolve_precision, seed_everything
 from stages.lib.evaluation.scoring import (Documents, Stream, score_model, score_unigram, select_documents,
                                            unigram_log_probs)
 from stages.lib.evaluation.tasks import Task, load_task, score_task

@@ -31,7 +31,7 @@ from stages.lib.model.decoding import KEEP_FRACTION, Sampling, cut_at_stop, gene
 from stages.lib.model.gpt import GPT
 from stages.lib.tokens.chat import ChatFormat
 from stages.lib.tokens.tokenizer_adapter import Tokenizer, load_tokenizer
-from stages.lib.training.runtime import resolve_device
+from stages.lib.runtime import resolve_device
 
 REPLACEMENT = "\ufffd"  # what decoding gives for the first bytes of a character whose last bytes are still to come
 CHECKPOINT = "artifacts/checkpoints/model.pt"

@@ -31,7 +31,7 @@ from stages.lib.tokens.chat import ChatFormat
 from stages.lib.tokens.tokenizer_adapter import load_tokenizer
 from stages.lib.training import distributed
 from stages.lib.training.conversations import ConversationRows, row_length
-from stages.lib.training.runtime import resolve_device, resolve_precision
+from stages.lib.runtime import resolve_device, resolve_precision
 from stages.lib.training.trainer import Run, estimate_val_loss, fit
 
 PARAM_SECTIONS = ["train", "sft"]

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from stages.export import export
-from stages.lib.data.sampling import unit_hash
+from stages.lib.data.split import unit_hash
 from stages.lib.errors import UserError
 from stages.lib.model.checkpoint import save_checkpoint
 from stages.lib.model.decoding import Sampling, generate

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stages.lib.training import runtime
+from stages.lib import runtime
 
 
 @pytest.fixture

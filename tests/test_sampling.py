@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from stages.lib.data.sampling import chunks, sample_chunks, unit_hash
+from stages.lib.data.sampling import chunks, sample_chunks
+from stages.lib.data.split import unit_hash
 
 
 @pytest.mark.parametrize("size", [1, 7, 50, 200, 10_000])

@@ -9,15 +9,9 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
-import xxhash
+from stages.lib.data.split import unit_hash
 
 CHUNK_CHARS = 1 << 16
-_HASH_SCALE = float(1 << 64)
-
-
-def unit_hash(seed: int, key: str) -> float:
-    """A number in [0, 1) that depends only on seed and key."""
-    return xxhash.xxh3_64_intdigest(key.encode("utf-8"), seed=seed) / _HASH_SCALE
 
 
 def chunks(text: str, size: int = CHUNK_CHARS) -> Iterator[str]:

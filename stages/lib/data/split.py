@@ -10,8 +10,16 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
+import xxhash
+
 from stages.lib.data.documents import Document
-from stages.lib.data.sampling import unit_hash
+
+_HASH_SCALE = float(1 << 64)
+
+
+def unit_hash(seed: int, key: str) -> float:
+    """A number in [0, 1) that depends only on seed and key (tokenizer sampling draws with it too)."""
+    return xxhash.xxh3_64_intdigest(key.encode("utf-8"), seed=seed) / _HASH_SCALE
 
 
 def is_val(doc_id: str, split_seed: int, val_fraction: float) -> bool:

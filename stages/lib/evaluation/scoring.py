@@ -24,7 +24,7 @@ import torch
 
 from stages.lib.data.shards import open_tokens, shard_paths
 from stages.lib.errors import UserError
-from stages.lib.training.runtime import autocast
+from stages.lib.runtime import autocast
 
 CHUNK = 1 << 22  # tokens read from a memmapped shard at once: bounded memory on big shards
 

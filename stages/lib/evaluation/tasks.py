@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from stages.lib.errors import UserError
-from stages.lib.training.runtime import autocast
+from stages.lib.runtime import autocast
 
 
 @dataclass

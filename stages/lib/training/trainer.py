@@ -30,7 +30,7 @@ from stages.lib.params import ModelParams, TrainParams
 from stages.lib.training import distributed, memory, resume
 from stages.lib.training.batches import EpochSampler, evenly_spaced
 from stages.lib.training.optim import build_optimizer
-from stages.lib.training.runtime import (autocast, device_rng_state, make_deterministic, resolve_device,
+from stages.lib.runtime import (autocast, device_rng_state, make_deterministic, resolve_device,
                                          resolve_precision, reuse_freed_memory, seed_everything,
                                          set_device_rng_state)
 from stages.lib.training.schedule import effective_warmup, lr_at
