@@ -506,6 +506,7 @@ def _build(cls: type, raw: dict, section: str) -> Any:
 
 def parse_section(name: str, raw: dict | None) -> Any:
     """Typed, validated params of one section from its raw mapping (missing keys take defaults)."""
+    _check(raw is None or isinstance(raw, dict), f"section {name} must be a mapping of keys, got {raw!r}")
     return _build(SECTIONS[name], raw or {}, name)
 
 
@@ -521,10 +522,24 @@ def read_params_file(path: str | Path = PARAMS_FILE) -> dict:
     return data
 
 
-def load_params(sections: list[str], path: str | Path = PARAMS_FILE) -> dict[str, Any]:
-    """Read and validate the named sections of params.yaml."""
+def load_params(keys: list[str], path: str | Path = PARAMS_FILE) -> dict[str, Any]:
+    """Read and validate the named sections of params.yaml, by name.
+
+    A dotted key (`pack.seed`) reads that one key of its section: its value comes
+    back under the dotted name, checked as the section checks it, and no other key
+    of the section is read (a stage lists exactly what it reads in dvc.yaml).
+    """
     data = read_params_file(path)
-    return {name: parse_section(name, data.get(name)) for name in sections}
+    params = {}
+    for key in keys:
+        section, _, name = key.partition(".")
+        raw = data.get(section)
+        if name:
+            one = {name: raw[name]} if isinstance(raw, dict) and name in raw else {}
+            params[key] = getattr(parse_section(section, one), name)
+        else:
+            params[key] = parse_section(section, raw)
+    return params
 
 
 def as_dict(params: Any) -> dict:
