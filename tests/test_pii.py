@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from stages.lib.params import PII_KINDS
-from stages.lib.data.pii import PLACEHOLDERS, PiiScrubber, _iban_checksum_ok, _luhn_ok
+from stages.lib.data.pii.kinds import PLACEHOLDERS
+from stages.lib.data.pii.scrub import PiiScrubber, _iban_checksum_ok, _luhn_ok
 
 CASES_FILE = Path(__file__).parent / "data" / "pii" / "cases.txt"
 MARK = re.compile(r"\[\[(.*?)\]\]", re.S)

@@ -16,7 +16,7 @@ import xxhash
 from stages.lib.data.line_dedupe import LineFrequency
 from stages.lib.data.near_dedupe import MinHasher, Sketch
 from stages.lib.params import CleanParams
-from stages.lib.data.pii import PiiScrubber
+from stages.lib.data.pii.scrub import PiiScrubber
 from stages.lib.data.quality import quality_failure
 from stages.lib.data import textnorm
 

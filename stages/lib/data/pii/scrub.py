@@ -41,15 +41,8 @@ from typing import Iterator
 
 import phonenumbers
 
-PLACEHOLDERS: dict[str, str] = {
-    "email": "<EMAIL>",
-    "phone": "<PHONE>",
-    "ipv4": "<IPV4>",
-    "ipv6": "<IPV6>",
-    "credit_card": "<CREDIT_CARD>",
-    "iban": "<IBAN>",
-    "secret": "<SECRET>",
-}
+from stages.lib.data.pii.kinds import PLACEHOLDERS
+
 # When hits of two kinds overlap, the earlier kind here wins: a secret may contain
 # an '@' or digit groups, an IBAN contains card-like digit groups, an IPv6 address
 # can end in an IPv4 address.
