@@ -171,37 +171,3 @@ def test_load_params_reads_only_the_named_sections(tmp_path):
     params = load_params(["model"], path)
     assert list(params) == ["model"]
     assert params["model"].n_layer == 2
-
-
-# --------------------------------------------------------------------------- params.yaml matches the code
-
-def _default_dict(cls: type) -> dict:
-    return dataclasses.asdict(cls())
-
-
-def _key_tree(value):
-    """The nested key structure of a mapping (leaves become None)."""
-    if isinstance(value, dict):
-        return {k: _key_tree(v) for k, v in value.items()}
-    return None
-
-
-@pytest.fixture(scope="module")
-def shipped(project_root) -> dict:
-    return yaml.safe_load((project_root / "params.yaml").read_text(encoding="utf-8"))
-
-
-def test_params_yaml_has_exactly_the_sections(shipped):
-    assert set(shipped) == set(SECTIONS)
-
-
-@pytest.mark.parametrize("section", sorted(SECTIONS))
-def test_params_yaml_has_exactly_the_dataclass_keys(shipped, section):
-    assert _key_tree(shipped[section]) == _key_tree(_default_dict(SECTIONS[section]))
-
-
-@pytest.mark.parametrize("section", sorted(SECTIONS))
-def test_params_yaml_values_are_the_defaults(shipped, section):
-    # Parsing must also succeed (types as the code expects), and give exactly the defaults.
-    assert parse_section(section, shipped[section]) == SECTIONS[section]()
-    assert shipped[section] == _default_dict(SECTIONS[section])

@@ -1,9 +1,13 @@
-"""Typed params: one dataclass per params.yaml section, the one place for defaults and validation.
+"""Typed params: one dataclass per params.yaml section, the one home of each key's default and description.
 
 `load_params(["model", "train"])` reads params.yaml, checks every key's type,
 rejects unknown keys, runs each section's `validate()` and returns the typed
 sections. Error messages name the dotted key, e.g.
 `model.n_embd=100 is not divisible by model.n_head=6`.
+
+Each field is declared with `param(default, "what it does")`; params.yaml and
+docs/parameters.md are rendered from these declarations (`python -m stages.docs`),
+and a test fails when either is stale.
 """
 from __future__ import annotations
 
@@ -19,6 +23,19 @@ import yaml
 from stages.lib.errors import UserError
 
 PARAMS_FILE = "params.yaml"
+PII_KINDS = ("email", "phone", "ipv4", "ipv6", "credit_card", "iban", "secret")
+
+
+def param(default: Any, doc: str) -> Any:
+    """A params field: its default and its one description (params.yaml and docs/parameters.md show it)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
+def section(cls: type) -> Any:
+    """A nested section (clean.quality, ...): its keys are described in its own dataclass."""
+    return field(default_factory=cls)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -46,17 +63,24 @@ Engine = Literal["local", "ray"]
 
 @dataclass
 class MergeParams:
-    input_dir: str = "data/raw"
-    # Files with these extensions (optionally followed by .gz) become documents; others are counted and skipped.
-    extensions: list[str] = field(default_factory=lambda: [".txt", ".md", ".jsonl", ".parquet"])
-    # How a text file becomes documents: the whole file, one per line, or blank-line-separated blocks.
-    doc_mode: Literal["file", "line", "paragraph"] = "file"
-    text_field: str = "text"  # field holding the text in .jsonl records and .parquet columns
-    encoding_errors: Literal["replace", "skip", "error"] = "replace"  # invalid UTF-8 in a file
-    bad_files: Literal["error", "skip"] = "error"  # binary, unreadable or malformed files
-    # Longer documents are skipped while they are read, never held whole (0: no limit), which bounds memory.
-    max_doc_chars: int = 10_000_000
-    engine: Engine = "local"  # ray: read files as Ray Data tasks (RAY_ADDRESS: a cluster); same output
+    """Every accepted file under `input_dir` becomes documents (data/interim/merged)."""
+    input_dir: str = param("data/raw", "folder scanned recursively, in sorted path order")
+    extensions: list[str] = param(
+        [".txt", ".md", ".jsonl", ".parquet"],
+        "accepted file types, each also gzipped (`.txt.gz`); other files are counted and skipped")
+    doc_mode: Literal["file", "line", "paragraph"] = param(
+        "file", "how a text file becomes documents: the whole file, one per line, or blank-line-separated blocks")
+    text_field: str = param("text", "the text field of `.jsonl` records and `.parquet` columns")
+    encoding_errors: Literal["replace", "skip", "error"] = param(
+        "replace", "invalid UTF-8 in a file: replace it (counted), skip the file, or stop")
+    bad_files: Literal["error", "skip"] = param(
+        "error", "binary, unreadable or malformed files, records without text, broken symlinks: stop, or skip "
+                 "them (counted)")
+    max_doc_chars: int = param(
+        10_000_000, "longer documents are skipped as they are read, never held whole, which bounds memory "
+                    "(counted, warned per file; 0: no limit)")
+    engine: Engine = param("local", "where files are read: this machine, or Ray Data tasks (RAY_ADDRESS: a "
+                                    "cluster; docs/ray.md); the same output")
 
     def validate(self, s: str) -> None:
         _check(self.max_doc_chars >= 0, f"{s}.max_doc_chars={self.max_doc_chars} must be >= 0 (0: no limit)")
@@ -69,22 +93,24 @@ class MergeParams:
 
 QUALITY_FILTERS = ("word_count", "mean_word_length", "symbol_ratio", "alpha_words",
                    "duplicate_lines", "top_ngrams", "duplicate_ngrams")
-PII_KINDS = ("email", "phone", "ipv4", "ipv6", "credit_card", "iban", "secret")
 
 
 @dataclass
 class QualityParams:
-    """Gopher/C4-style document filters: `filters` lists the enabled ones, the rest are thresholds."""
-    filters: list[str] = field(default_factory=lambda: list(QUALITY_FILTERS))
-    min_words: int = 50
-    max_words: int = 2_000_000
-    min_mean_word_length: float = 3.0
-    max_mean_word_length: float = 10.0
-    max_symbol_word_ratio: float = 0.1  # '#' and '...' per word
-    min_alpha_word_fraction: float = 0.8  # words with at least one letter
-    max_duplicate_line_fraction: float = 0.4  # share of lines (by count) that repeat an earlier line
-    max_top_ngram_fraction: float = 0.2  # characters covered by the most frequent word 2-gram
-    max_duplicate_ngram_fraction: float = 0.15  # characters covered by repeated word 5-grams
+    """Gopher/C4-style document filters: `filters` lists the ones to run, the other keys are their thresholds."""
+    filters: list[str] = param(list(QUALITY_FILTERS), "the filters to run, any of: " + ", ".join(QUALITY_FILTERS))
+    min_words: int = param(50, "word_count: the fewest words a document may have")
+    max_words: int = param(2_000_000, "word_count: the most words a document may have")
+    min_mean_word_length: float = param(3.0, "mean_word_length: the shortest mean word length, in characters")
+    max_mean_word_length: float = param(10.0, "mean_word_length: the longest mean word length, in characters")
+    max_symbol_word_ratio: float = param(0.1, "symbol_ratio: `#` and ellipses per word")
+    min_alpha_word_fraction: float = param(0.8, "alpha_words: the least share of words with at least one letter")
+    max_duplicate_line_fraction: float = param(
+        0.4, "duplicate_lines: the most share of non-empty lines that repeat an earlier line")
+    max_top_ngram_fraction: float = param(
+        0.2, "top_ngrams: the most share of characters covered by the most frequent word 2-gram")
+    max_duplicate_ngram_fraction: float = param(
+        0.15, "duplicate_ngrams: the most share of characters covered by repeated word 5-grams")
 
     def validate(self, s: str) -> None:
         unknown = [f for f in self.filters if f not in QUALITY_FILTERS]
@@ -101,9 +127,10 @@ class QualityParams:
 
 @dataclass
 class PiiParams:
-    """Personal data replaced by typed placeholders (<EMAIL>, ...) or the document dropped."""
-    kinds: list[str] = field(default_factory=lambda: list(PII_KINDS))  # [] turns scrubbing off
-    action: Literal["replace", "drop"] = "replace"
+    """Personal data and secrets: replaced by typed placeholders (`<EMAIL>`, ...) or the document dropped."""
+    kinds: list[str] = param(list(PII_KINDS), "what to find, any of: " + ", ".join(PII_KINDS) + " ([]: off)")
+    action: Literal["replace", "drop"] = param("replace", "replace each find by its placeholder, or drop the "
+                                                          "document")
 
     def validate(self, s: str) -> None:
         unknown = [k for k in self.kinds if k not in PII_KINDS]
@@ -111,34 +138,20 @@ class PiiParams:
 
 
 @dataclass
-class LineDedupeParams:
-    """Boilerplate removal: lines (or paragraphs) found in at least `min_docs` documents are cut."""
-    enabled: bool = True
-    unit: Literal["line", "paragraph"] = "line"
-    min_chars: int = 40  # shorter lines are never cut, so common short lines survive
-    min_docs: int = 5
-
-    def validate(self, s: str) -> None:
-        _check(self.min_chars >= 1, f"{s}.min_chars={self.min_chars} must be >= 1")
-        _check(self.min_docs >= 2, f"{s}.min_docs={self.min_docs} must be >= 2")
-
-
-@dataclass
 class NearDedupeParams:
     """One-permutation MinHash over word n-grams, LSH candidates, then Jaccard or containment.
 
-    A later document is dropped when its estimated Jaccard with a kept one is at
-    least candidate_threshold and either at least threshold or its containment
-    (shared shingles over the smaller document's) is at least containment.
-    The LSH bands are derived from candidate_threshold (stages/lib/data/near_dedupe.py).
+    A later document is dropped when its estimated Jaccard with a kept one is at least `candidate_threshold`
+    and either at least `threshold` or its containment is at least `containment`.
     """
-    enabled: bool = True
-    ngram: int = 3
-    num_perm: int = 256  # bins of the sketch: a power of two
-    threshold: float = 0.45  # estimated Jaccard similarity at or above which a document is a duplicate
-    containment: float = 0.8  # ... or the share of the smaller document found in the other
-    candidate_threshold: float = 0.3  # pairs below this Jaccard are never duplicates (and rarely compared)
-    seed: int = 1337
+    enabled: bool = param(True, "remove near-duplicate documents")
+    ngram: int = param(3, "words per shingle: one changed word breaks `ngram` shingles")
+    num_perm: int = param(256, "sketch bins, a power of two: better estimates, 2 bytes each per kept document")
+    threshold: float = param(0.45, "estimated Jaccard similarity at or above which a document is a duplicate")
+    containment: float = param(0.8, "... or the share of the smaller document's shingles found in the other")
+    candidate_threshold: float = param(
+        0.3, "below this Jaccard never a duplicate (containment included); sets the LSH bands")
+    seed: int = param(1337, "the hash functions")
 
     def validate(self, s: str) -> None:
         _check(self.ngram >= 1, f"{s}.ngram={self.ngram} must be >= 1")
@@ -153,21 +166,41 @@ class NearDedupeParams:
 
 
 @dataclass
+class LineDedupeParams:
+    """Boilerplate: lines (or paragraphs) found in at least `min_docs` documents are cut."""
+    enabled: bool = param(True, "cut boilerplate")
+    unit: Literal["line", "paragraph"] = param("line", "what counts as one unit of boilerplate")
+    min_chars: int = param(40, "shorter units are never cut, so common short lines survive")
+    min_docs: int = param(5, "a unit in at least this many documents is boilerplate")
+
+    def validate(self, s: str) -> None:
+        _check(self.min_chars >= 1, f"{s}.min_chars={self.min_chars} must be >= 1")
+        _check(self.min_docs >= 2, f"{s}.min_docs={self.min_docs} must be >= 2")
+
+
+@dataclass
 class CleanParams:
-    workers: int = 0  # processes for per-document work (0: all cores); output is the same for any value
-    normalize: Literal["NFC", "NFKC", "none"] = "NFC"
-    fix_mojibake: bool = False  # repair mis-decoded text with ftfy before normalizing
-    strip_control: bool = True  # remove control and zero-width characters (keeps \n and \t)
-    tidy_whitespace: bool = True  # CRLF to LF, trailing spaces, runs of blank lines
-    min_chars: int = 100  # drop documents shorter than this after cleaning
-    max_chars: int = 10_000_000  # drop documents longer than this (0: no limit; merge.max_doc_chars bounds it)
-    quality: QualityParams = field(default_factory=QualityParams)
-    pii: PiiParams = field(default_factory=PiiParams)
-    exact_dedupe: bool = True  # drop documents whose cleaned text was seen before
-    near_dedupe: NearDedupeParams = field(default_factory=NearDedupeParams)
-    line_dedupe: LineDedupeParams = field(default_factory=LineDedupeParams)
-    report_examples: int = 5  # removed examples kept per reason in reports/clean/
-    engine: Engine = "local"  # ray: Ray Data map_batches and groupbys (RAY_ADDRESS: a cluster); same output
+    """Normalize, filter, scrub and deduplicate the merged documents (data/interim/clean, reports/clean)."""
+    workers: int = param(0, "processes for per-document work (0: all cores); the output is the same for any value")
+    normalize: Literal["NFC", "NFKC", "none"] = param("NFC", "Unicode normal form")
+    fix_mojibake: bool = param(
+        False, "repair mis-decoded text (`Ã©` to `é`) with ftfy, and only that: quotes, ligatures, widths, "
+               "entities and the normal form are left alone")
+    strip_control: bool = param(
+        True, "remove control and zero-width characters (keeps newlines, tabs, ZWJ/ZWNJ; form feed, vertical "
+              "tab and NEL become newlines)")
+    tidy_whitespace: bool = param(True, "CRLF to LF, trailing spaces, runs of blank lines")
+    min_chars: int = param(100, "drop documents shorter than this after cleaning")
+    max_chars: int = param(10_000_000, "drop documents longer than this (0: no limit; merge.max_doc_chars already "
+                                       "bounds what arrives)")
+    quality: QualityParams = section(QualityParams)
+    pii: PiiParams = section(PiiParams)
+    exact_dedupe: bool = param(True, "drop documents whose cleaned text was seen before")
+    near_dedupe: NearDedupeParams = section(NearDedupeParams)
+    line_dedupe: LineDedupeParams = section(LineDedupeParams)
+    report_examples: int = param(5, "removed examples kept per reason in reports/clean/removed.md")
+    engine: Engine = param("local", "where documents are cleaned: this machine, or Ray Data map_batches and "
+                                    "group-bys (RAY_ADDRESS: a cluster); the same output")
 
     def validate(self, s: str) -> None:
         _check(self.workers >= 0, f"{s}.workers={self.workers} must be >= 0 (0: all cores)")
@@ -184,16 +217,21 @@ TokenizerKind = Literal["bpe", "sentencepiece_bpe", "sentencepiece_unigram"]
 
 @dataclass
 class TokenizerParams:
-    kind: TokenizerKind = "bpe"
-    vocab_size: int = 8192
-    min_frequency: int = 2
-    # The first special token ends every document in the shards. The chat format's role tokens are reserved
-    # from the start (stages/lib/tokens/chat.py), so a pretrained model can be fine-tuned on chats.
-    special_tokens: list[str] = field(
-        default_factory=lambda: ["<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"])
-    byte_fallback: bool = True  # SentencePiece: unknown characters become byte tokens, never <unk>
-    train_bytes: int = 20_000_000  # how much text (a deterministic sample) the tokenizer learns from
-    seed: int = 1337
+    """The tokenizer learned from a sample of the clean corpus (artifacts/tokenizer)."""
+    kind: TokenizerKind = param(
+        "bpe", "bpe: HF tokenizers, byte-level (tokenizer.json); sentencepiece_*: SentencePiece (spm.model)")
+    vocab_size: int = param(8192, "tokens, special tokens included")
+    min_frequency: int = param(2, "bpe only: merges seen fewer times are not learned")
+    special_tokens: list[str] = param(
+        ["<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"],
+        "the first ends every document in the shards; the others are the chat format's roles, reserved from the "
+        "start so a pretrained model can be fine-tuned on chats (docs/sft.md)")
+    byte_fallback: bool = param(
+        True, "SentencePiece: unknown characters become byte tokens, never `<unk>` (with false, pack warns how "
+              "many `<unk>` it wrote)")
+    train_bytes: int = param(
+        20_000_000, "text sampled, deterministically, to learn from (chunks of about 64K characters kept whole)")
+    seed: int = param(1337, "the sample, and SentencePiece's randomness")
 
     def validate(self, s: str) -> None:
         _check(256 + len(self.special_tokens) < self.vocab_size <= 1_000_000,
@@ -210,10 +248,12 @@ class TokenizerParams:
 
 @dataclass
 class PackParams:
-    shard_tokens: int = 50_000_000  # a shard is closed at the first document end past this many tokens
-    val_fraction: float = 0.1  # share of documents (by a hash of their id) held out for validation
-    seed: int = 1337  # salts the split hash: change it to draw another split
-    engine: Engine = "local"  # ray: tokenize as Ray Data tasks (RAY_ADDRESS: a cluster); same shards
+    """The clean corpus as token shards, split into train and validation by document (data/shards)."""
+    shard_tokens: int = param(50_000_000, "a shard closes at the first document end past this many tokens")
+    val_fraction: float = param(0.1, "share of documents held out for validation, chosen by a hash of their id")
+    seed: int = param(1337, "salts the split hash: change it to draw another split")
+    engine: Engine = param("local", "where documents are tokenized: this machine, or Ray Data tasks "
+                                    "(RAY_ADDRESS: a cluster); the same shards")
 
     def validate(self, s: str) -> None:
         _positive(s, self, "shard_tokens")
@@ -225,21 +265,23 @@ class PackParams:
 
 @dataclass
 class ModelParams:
-    n_layer: int = 4
-    n_head: int = 3
-    n_embd: int = 192
-    block_size: int = 256  # training window: the shards hold a stream, so this never re-tokenizes
-    dropout: float = 0.0
-    # Architecture switches; the defaults are the modern choices that learn fastest.
-    position: Literal["rope", "learned"] = "rope"
-    rope_base: float = 10000.0
-    norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
-    mlp: Literal["relu2", "swiglu", "gelu"] = "relu2"
-    mlp_ratio: float = 4.0
-    qk_norm: bool = True
-    tie_embeddings: bool = True
-    logit_softcap: float = 0.0  # 0: off; else logits = c * tanh(logits / c)
-    bias: bool = False
+    """The GPT's shape. Small on purpose: on a 2-core CPU this shape learns most in ten minutes; grow it on a GPU."""
+    n_layer: int = param(4, "transformer blocks")
+    n_head: int = param(3, "attention heads; n_embd must be divisible by it")
+    n_embd: int = param(192, "width")
+    block_size: int = param(256, "context length in tokens; the shards hold a stream, so changing it never "
+                                 "re-tokenizes")
+    dropout: float = param(0.0, "dropout probability")
+    position: Literal["rope", "learned"] = param("rope", "rotary or learned position embeddings")
+    rope_base: float = param(10000.0, "rotary base frequency")
+    norm: Literal["rmsnorm", "layernorm"] = param("rmsnorm", "normalization layer")
+    mlp: Literal["relu2", "swiglu", "gelu"] = param("relu2", "MLP activation: squared ReLU, SwiGLU or GELU")
+    mlp_ratio: float = param(4.0, "MLP width / n_embd (SwiGLU takes 2/3 of it, rounded up to a multiple of 64: "
+                                  "about the same parameter count)")
+    qk_norm: bool = param(True, "RMS-normalize queries and keys")
+    tie_embeddings: bool = param(True, "share the input embedding with the output head")
+    logit_softcap: float = param(0.0, "logits = c * tanh(logits / c) when c > 0 (0: off)")
+    bias: bool = param(False, "biases in linear layers and LayerNorm")
 
     def validate(self, s: str) -> None:
         _positive(s, self, "n_layer", "n_head", "n_embd", "block_size", "mlp_ratio", "rope_base")
@@ -259,36 +301,46 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
 @dataclass
 class TrainParams:
-    max_steps: int = 2000
-    batch_size: int = 16  # windows per micro-batch (per process)
-    grad_accum_steps: int = 1
-    learning_rate: float = 4.0e-3  # AdamW's (all parameters, or with muon those Muon does not take)
-    min_lr_ratio: float = 0.0  # the schedule ends at learning_rate * min_lr_ratio
-    warmup_steps: int = 50
-    schedule: Literal["cosine", "wsd"] = "wsd"
-    decay_fraction: float = 0.3  # wsd: share of steps spent decaying at the end
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    # muon: Muon on the blocks' weight matrices, AdamW on embeddings, head, gains and biases (training/optim.py)
-    optimizer: Literal["adamw", "muon"] = "muon"
-    muon_lr: float = 0.04  # Muon's base lr, on the same schedule as learning_rate
-    muon_momentum: float = 0.95
-    muon_weight_decay: float = 0.0  # decoupled, per step: weights shrink by muon_lr (scheduled) * this
-    grad_clip: float = 1.0  # 0: off
-    eval_interval: int = 100
-    eval_batches: int = 10
-    checkpoint_interval: int = 100  # steps between resume-state saves (0: only on Ctrl-C / SIGTERM)
-    device: Device = "auto"
-    precision: Precision = "auto"
-    compile: bool = True  # torch.compile: about 3x faster on this CPU; eager where no compiler is found
-    deterministic: bool = True  # torch.use_deterministic_algorithms: same params and data, same weights
-    grad_checkpointing: bool = False
-    nproc: int = 1  # > 1: torchrun with this many processes
-    # With nproc > 1: ddp keeps the whole model on every process; fsdp shards parameters, gradients and
-    # optimizer state across them (for models that do not fit one GPU with their optimizer state).
-    strategy: Literal["ddp", "fsdp"] = "ddp"
-    seed: int = 1337
+    """Pretraining on the train shards (artifacts/checkpoints/model.pt); sft takes its device, precision,
+    optimizer and parallelism from here too."""
+    max_steps: int = param(2000, "optimizer steps")
+    batch_size: int = param(16, "windows per micro-batch, per process")
+    grad_accum_steps: int = param(1, "micro-batches per step")
+    learning_rate: float = param(4.0e-3, "AdamW's peak learning rate (with muon: for the parameters Muon does not "
+                                         "take)")
+    min_lr_ratio: float = param(0.0, "the schedule ends at learning_rate * min_lr_ratio")
+    warmup_steps: int = param(50, "linear warmup (one as long as the run is cut to a tenth of it, with a note)")
+    schedule: Literal["cosine", "wsd"] = param(
+        "wsd", "wsd: warmup, the peak until the last decay_fraction of the steps, then linear down; or cosine")
+    decay_fraction: float = param(0.3, "wsd: share of steps spent decaying at the end")
+    weight_decay: float = param(0.1, "AdamW's, on weight matrices only")
+    beta1: float = param(0.9, "AdamW's beta1")
+    beta2: float = param(0.95, "AdamW's beta2")
+    optimizer: Literal["adamw", "muon"] = param(
+        "muon", "adamw on every parameter, or muon: Muon on the blocks' 2-D weight matrices, AdamW on the "
+                "embedding (and tied head), norm gains and biases")
+    muon_lr: float = param(0.04, "muon: Muon's peak learning rate (Keller Jordan's convention), on the same "
+                                 "schedule as learning_rate")
+    muon_momentum: float = param(0.95, "muon: Muon's Nesterov momentum")
+    muon_weight_decay: float = param(0.0, "muon: each step Muon's matrices shrink by the scheduled muon_lr * this")
+    grad_clip: float = param(1.0, "global gradient norm clip (0: off)")
+    eval_interval: int = param(100, "steps between validation losses (and best-checkpoint saves)")
+    eval_batches: int = param(10, "validation batches per evaluation (fixed windows)")
+    checkpoint_interval: int = param(100, "steps between resume-state saves (0: only on Ctrl-C / SIGTERM)")
+    device: Device = param("auto", "auto: CUDA, then MPS, then CPU")
+    precision: Precision = param(
+        "auto", "auto: bf16 where the hardware runs it fast (CUDA with bf16, CPUs with AVX512-BF16 or AMX), fp16 "
+                "with a grad scaler on older GPUs, fp32 otherwise")
+    compile: bool = param(True, "torch.compile (eager, with a warning, on MPS or without a C++ compiler)")
+    deterministic: bool = param(
+        True, "deterministic kernels: the same params and data give the same weights, so DVC's cache means "
+              "something (on CUDA an op without one stops the run: set false to go on)")
+    grad_checkpointing: bool = param(False, "recompute activations in backward: less memory, more time")
+    nproc: int = param(1, "> 1: torchrun with this many processes (docs/training.md)")
+    strategy: Literal["ddp", "fsdp"] = param(
+        "ddp", "with nproc > 1: ddp keeps a whole model per process; fsdp shards parameters, gradients and "
+               "optimizer state across them")
+    seed: int = param(1337, "initialization, data order, dropout")
 
     def validate(self, s: str) -> None:
         _positive(s, self, "max_steps", "batch_size", "grad_accum_steps", "learning_rate",
@@ -311,25 +363,31 @@ class TrainParams:
 
 @dataclass
 class SftParams:
-    """Instruction fine-tuning (stages/sft.py). The schedule is its own; device, precision, compile,
-    determinism, the optimizer (Muon's lr scaled as learning_rate is), betas, weight decay, clipping and
-    nproc/strategy come from train.*."""
-    train_files: list[str] = field(default_factory=lambda: ["data/instructions/train.jsonl"])  # chat or Alpaca
-    val_files: list[str] = field(default_factory=lambda: ["data/instructions/val.jsonl"])
-    bad_records: Literal["error", "skip"] = "error"  # also for conversations longer than model.block_size
-    max_steps: int = 300
-    batch_size: int = 16  # conversations per micro-batch (per process), each padded to the longest's length
-    grad_accum_steps: int = 1
-    learning_rate: float = 1.0e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 20
-    schedule: Literal["cosine", "wsd"] = "cosine"
-    decay_fraction: float = 0.2
-    eval_interval: int = 50
-    eval_batches: int = 10
-    eval_items: int = 300  # held-out conversations answered greedily for exact-match accuracy (0: all)
-    max_new_tokens: int = 32  # the longest answer generated for exact match
-    seed: int = 1337
+    """Instruction fine-tuning of the pretrained model (artifacts/checkpoints/sft.pt). The schedule and batch
+    are its own; device, precision, compile, determinism, the optimizer (Muon's lr scaled as learning_rate
+    is), betas, weight decay, clipping and nproc/strategy come from train."""
+    train_files: list[str] = param(["data/instructions/train.jsonl"],
+                                   "instruction files, chat JSONL or Alpaca JSON/JSONL (docs/sft.md); add your "
+                                   "own to sft's deps in dvc.yaml too")
+    val_files: list[str] = param(["data/instructions/val.jsonl"], "held-out instruction files")
+    bad_records: Literal["error", "skip"] = param(
+        "error", "a malformed record or a conversation longer than model.block_size: stop naming it, or skip it "
+                 "(counted)")
+    max_steps: int = param(300, "optimizer steps")
+    batch_size: int = param(16, "conversations per micro-batch (per process), each padded to the longest")
+    grad_accum_steps: int = param(1, "micro-batches per step")
+    learning_rate: float = param(1.0e-3, "peak learning rate (a quarter of train.learning_rate; Muon's is scaled "
+                                         "alike)")
+    min_lr_ratio: float = param(0.1, "the schedule ends at learning_rate * min_lr_ratio")
+    warmup_steps: int = param(20, "linear warmup")
+    schedule: Literal["cosine", "wsd"] = param("cosine", "as train.schedule")
+    decay_fraction: float = param(0.2, "wsd: share of steps spent decaying")
+    eval_interval: int = param(50, "steps between validation losses; the best checkpoint is kept")
+    eval_batches: int = param(10, "validation batches per evaluation")
+    eval_items: int = param(300, "held-out conversations answered greedily for exact match, before and after "
+                                 "(0: all)")
+    max_new_tokens: int = param(32, "the longest answer generated for exact match")
+    seed: int = param(1337, "data order, dropout")
 
     def validate(self, s: str) -> None:
         _check(bool(self.train_files) and bool(self.val_files), f"{s}.train_files and {s}.val_files must not be empty")
@@ -353,22 +411,27 @@ class SftParams:
 
 @dataclass
 class EvalParams:
-    # Validation text scored: whole documents in the split's order while their UTF-8 bytes stay within this
-    # (at least one; 0: all). Chosen by bytes, so runs with different tokenizers score the same text.
-    max_bytes: int = 700_000
-    batch_size: int = 8
-    heldout: list[str] = field(default_factory=list)  # extra text files scored as their own split
-    device: Device = "auto"
-    precision: Precision = "auto"
-    prompts: list[str] = field(default_factory=list)  # for metrics/samples.md; empty: drawn from validation lines
-    n_prompts: int = 3  # how many to draw when eval.prompts is empty (seeded by eval.seed)
-    max_new_tokens: int = 120
-    temperature: float = 0.8
-    top_k: int = 40
-    seed: int = 1337
-    # Benchmark task files (JSONL, multiple choice or cloze), each reported as task_<file stem>_<metric>.
-    tasks: list[str] = field(default_factory=lambda: ["data/tasks/next_passage.jsonl",
-                                                      "data/tasks/last_word.jsonl"])
+    """Scores the pretrained model (metrics/eval.json) and writes sample generations (metrics/samples.md)."""
+    max_bytes: int = param(
+        700_000, "validation text scored: whole documents, in the split's order, while their UTF-8 bytes stay "
+                 "within this (at least one; 0: all); by bytes, so runs with different tokenizers score the "
+                 "same text")
+    batch_size: int = param(8, "windows per forward pass")
+    heldout: list[str] = param([], "extra text files, each scored as its own split (heldout_<name>_bpb); add "
+                                   "them to eval's deps in dvc.yaml too")
+    device: Device = param("auto", "as train.device")
+    precision: Precision = param("auto", "as train.precision")
+    prompts: list[str] = param([], "prompts for metrics/samples.md; empty: n_prompts drawn from the validation "
+                                   "documents")
+    n_prompts: int = param(3, "with prompts empty: how many to draw, each the first words of a seeded "
+                              "validation line")
+    max_new_tokens: int = param(120, "tokens generated per prompt")
+    temperature: float = param(0.8, "sampling temperature (0: greedy)")
+    top_k: int = param(40, "sample from the k likeliest tokens (0: no limit)")
+    seed: int = param(1337, "sampling and the prompt draw")
+    tasks: list[str] = param(["data/tasks/next_passage.jsonl", "data/tasks/last_word.jsonl"],
+                             "benchmark task files (JSONL, docs/evaluation.md), each reported as "
+                             "task_<file stem>_<metric>; add your own to eval's deps in dvc.yaml too")
 
     def validate(self, s: str) -> None:
         _check(self.max_bytes >= 0, f"{s}.max_bytes={self.max_bytes} must be >= 0 (0: all)")
@@ -389,14 +452,15 @@ class EvalParams:
 
 @dataclass
 class TasksParams:
-    """The two benchmark tasks built from the validation documents (stages/tasks.py)."""
-    n_items: int = 300  # items per task (fewer when the validation documents hold fewer)
-    context_lines: int = 6  # non-blank lines of context before the passage or line to predict
-    choice_lines: int = 2  # next_passage: non-blank lines in each choice
-    n_choices: int = 4  # next_passage: the true next passage and n_choices - 1 from elsewhere in the work
-    min_word_chars: int = 3  # last_word: the shortest last word (letters only) a line may end with
-    max_chars: int = 600  # context plus its longest continuation: about 150 tokens, under block_size 256
-    seed: int = 1337
+    """The benchmark tasks built from the validation documents (data/tasks); the stage also reads pack.seed and
+    pack.val_fraction, for the split."""
+    n_items: int = param(300, "items per task (fewer when the validation documents hold fewer)")
+    context_lines: int = param(6, "non-blank lines of context before the passage or line to predict")
+    choice_lines: int = param(2, "next_passage: non-blank lines in each choice")
+    n_choices: int = param(4, "next_passage: the true next passage and n_choices - 1 from elsewhere in the work")
+    min_word_chars: int = param(3, "last_word: the shortest last word (letters only) a line may end with")
+    max_chars: int = param(600, "context plus its longest continuation: about 150 tokens, under block_size 256")
+    seed: int = param(1337, "which items are drawn")
 
     def validate(self, s: str) -> None:
         _positive(s, self, "n_items", "context_lines", "choice_lines", "min_word_chars", "max_chars")
@@ -411,13 +475,14 @@ INSTRUCTION_KINDS = ("next_line", "missing_word", "first_word", "last_word", "fo
 
 @dataclass
 class InstructionsParams:
-    """The instruction set built from the clean corpus (stages/instructions.py), split as pack splits."""
-    n_train: int = 4000  # conversations from the train documents (fewer when they hold fewer)
-    n_val: int = 300  # conversations from the validation documents
-    kinds: list[str] = field(default_factory=lambda: list(INSTRUCTION_KINDS))  # mixed in equal shares
-    max_chars: int = 500  # of a conversation's contents: about 150 tokens, well under block_size 256
-    system_fraction: float = 0.2  # share of conversations that open with a system prompt
-    seed: int = 1337
+    """The instruction set built from the clean corpus (data/instructions), split as pack splits (pack.seed,
+    pack.val_fraction)."""
+    n_train: int = param(4000, "conversations from the train documents (fewer when they hold fewer)")
+    n_val: int = param(300, "conversations from the validation documents")
+    kinds: list[str] = param(list(INSTRUCTION_KINDS), "mixed in equal shares, any of: " + ", ".join(INSTRUCTION_KINDS))
+    max_chars: int = param(500, "of a conversation's contents: about 150 tokens, under block_size 256")
+    system_fraction: float = param(0.2, "share of conversations that open with a system prompt")
+    seed: int = param(1337, "which items are drawn")
 
     def validate(self, s: str) -> None:
         _positive(s, self, "n_train", "n_val", "max_chars")
@@ -433,25 +498,25 @@ class InstructionsParams:
 
 @dataclass
 class ExportParams:
-    """The Hugging Face model folder (stages/export.py)."""
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # of the weights in model.safetensors
+    """The Hugging Face model folders (artifacts/hf, artifacts/hf-sft; docs/generate.md)."""
+    dtype: Literal["float32", "bfloat16", "float16"] = param("float32", "the weights' type in model.safetensors")
 
     def validate(self, s: str) -> None:
         pass  # the Literal type is the whole check
 
 
-SECTIONS: dict[str, type] = {
+SECTIONS: dict[str, type] = {  # in params.yaml's order
     "merge": MergeParams,
     "clean": CleanParams,
     "tokenizer": TokenizerParams,
     "pack": PackParams,
     "model": ModelParams,
     "train": TrainParams,
-    "sft": SftParams,
     "eval": EvalParams,
-    "export": ExportParams,
-    "instructions": InstructionsParams,
     "tasks": TasksParams,
+    "instructions": InstructionsParams,
+    "sft": SftParams,
+    "export": ExportParams,
 }
 
 
