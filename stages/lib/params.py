@@ -20,10 +20,10 @@ from typing import Any, Literal
 
 import yaml
 
+from stages.lib.data.pii.kinds import PII_KINDS
 from stages.lib.errors import UserError
 
 PARAMS_FILE = "params.yaml"
-PII_KINDS = ("email", "phone", "ipv4", "ipv6", "credit_card", "iban", "secret")
 
 
 def param(default: Any, doc: str) -> Any:
