@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from stages import tidy
-from stages.lib.atomic import LEFTOVER, atomic_dir, atomic_path, sweep_leftovers, write_json
+from stages.lib.atomic import LEFTOVER, SCRATCH, atomic_dir, atomic_path, scratch_dir, sweep_scratch, write_json
+from stages.lib.errors import run_stage
 
 
 class Boom(Exception):
@@ -120,19 +120,58 @@ def test_write_json_failure_keeps_old_file(tmp_path):
 
 def test_a_killed_writers_leftovers_are_removed_by_the_next_write(tmp_path):
     """SIGKILL skips every cleanup: the next write of the same output removes its temporary siblings."""
-    target = tmp_path / "out"
-    (tmp_path / ".out.abc123.tmp").mkdir()  # a half-written output
-    (tmp_path / ".out.abc123.tmp" / "part-00000.parquet").write_text("half")
-    (tmp_path / ".out.def456.old").mkdir()  # the old output moved aside
-    (tmp_path / ".out.ghi789.tmp").write_text("half a file")
-    (tmp_path / ".other.abc123.tmp").write_text("another output's")
+    target = tmp_path / "out"  # outside the working folder: temporary siblings
+    (tmp_path / ".out.999999999.abc123.tmp").mkdir()  # a half-written output
+    (tmp_path / ".out.999999999.abc123.tmp" / "part-00000.parquet").write_text("half")
+    (tmp_path / ".out.999999999.def456.old").mkdir()  # the old output moved aside
+    (tmp_path / ".out.999999999.ghi789.tmp").write_text("half a file")
+    (tmp_path / ".other.999999999.abc123.tmp").write_text("another output's")
     (tmp_path / ".out.notes").write_text("not ours: no .tmp/.old suffix")
     with atomic_dir(target) as tmp:
         (tmp / "new.txt").write_text("new")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.abc123.tmp", ".out.notes", "out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.999999999.abc123.tmp", ".out.notes", "out"]
     with atomic_path(tmp_path / "other") as tmp:
         tmp.write_text("x")
-    assert not (tmp_path / ".other.abc123.tmp").exists()
+    assert not (tmp_path / ".other.999999999.abc123.tmp").exists()
+
+
+def test_inside_the_project_temporary_files_live_in_the_scratch_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with atomic_dir("data/interim/clean") as out, atomic_dir("reports/clean") as report:
+        # Two outputs with one name: their temporary folders differ, by path.
+        assert out.parent == report.parent == tmp_path / SCRATCH
+        assert out.name.startswith("data%2Finterim%2Fclean.") and report.name.startswith("reports%2Fclean.")
+        (out / "part.parquet").write_text("new")
+        assert not (tmp_path / "data/interim/clean").exists()
+    with atomic_path("metrics/m.json") as tmp:
+        assert tmp.parent == tmp_path / SCRATCH
+        tmp.write_text("{}")
+    assert (tmp_path / "data/interim/clean/part.parquet").read_text() == "new"
+    assert sorted(p.name for p in (tmp_path / "data/interim").iterdir()) == ["clean"]
+    assert list((tmp_path / SCRATCH).iterdir()) == []
+
+
+def test_the_next_write_of_an_output_removes_its_dead_writers_scratch(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    scratch = tmp_path / SCRATCH
+    scratch.mkdir(parents=True)
+    dead = scratch / "data%2Fshards.999999999.abc.tmp"
+    (dead / "part").mkdir(parents=True)
+    other = scratch / "metrics%2Fm.json.999999999.def.tmp"
+    other.write_text("another output's")
+    with atomic_dir("data/shards") as tmp:
+        (tmp / "x").write_text("x")
+    assert not dead.exists() and other.exists()
+
+
+def test_a_scratch_dir_is_removed_when_its_block_ends(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(Boom):
+        with scratch_dir("data/interim/clean-pass1") as work:
+            assert work.parent == tmp_path / SCRATCH
+            (work / "part").write_text("x")
+            raise Boom
+    assert list((tmp_path / SCRATCH).iterdir()) == []
 
 
 def test_a_failed_final_rename_puts_the_old_dir_back(tmp_path, monkeypatch):
@@ -163,32 +202,30 @@ def test_temporary_names_carry_the_writer_pid(tmp_path):
         assert LEFTOVER.match(tmp_dir.name).group(1) == str(os.getpid())
 
 
-def test_sweep_removes_only_a_dead_writers_leftovers(tmp_path):
-    dead = tmp_path / ".clean.999999999.ab_cd12.tmp"  # above any pid_max: that process cannot exist
+def test_sweep_removes_only_a_dead_writers_scratch(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    scratch = tmp_path / SCRATCH
+    dead = scratch / "data%2Finterim%2Fclean.999999999.ab_cd12.tmp"  # above any pid_max: that process cannot exist
     (dead / "part").mkdir(parents=True)
     (dead / "part/0.parquet").write_bytes(b"partial")
-    dead_file = tmp_path / ".model.pt.999999999.xyz.old"
+    dead_file = scratch / "artifacts%2Fcheckpoints%2Fmodel.pt.999999999.xyz.old"
     dead_file.write_bytes(b"old")
-    alive = tmp_path / f".pack.{os.getpid()}.qwerty.tmp"  # a stage writing right now
+    alive = scratch / f"data%2Fshards.{os.getppid()}.qwerty.tmp"  # a stage writing right now
     alive.mkdir()
-    keep = [tmp_path / "model.pt", tmp_path / ".notes.tmp", tmp_path / ".hidden"]
+    keep = [scratch / "notes.tmp", scratch / ".hidden"]
     for path in keep:
         path.write_text("mine")
-    removed = sweep_leftovers([tmp_path])
+    removed = sweep_scratch()
     assert sorted(removed) == sorted([dead, dead_file])
     assert not dead.exists() and not dead_file.exists()
     assert alive.is_dir() and all(path.exists() for path in keep)
 
 
-def test_tidy_sweeps_the_folders_of_the_pipeline_outputs(tmp_path, monkeypatch):
-    (tmp_path / "dvc.yaml").write_text(
-        "stages:\n  a:\n    cmd: x\n    outs: [data/interim/clean]\n    metrics:\n      - metrics/a.json:\n"
-        "          cache: false\n")
-    for folder in ("data/interim", "metrics", "data/raw"):
-        (tmp_path / folder).mkdir(parents=True)
-        (tmp_path / folder / ".x.999999999.abc.tmp").write_text("partial")
+def test_every_stage_sweeps_the_scratch_folder_as_it_starts(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    tidy.main()
-    assert not (tmp_path / "data/interim/.x.999999999.abc.tmp").exists()
-    assert not (tmp_path / "metrics/.x.999999999.abc.tmp").exists()
-    assert (tmp_path / "data/raw/.x.999999999.abc.tmp").exists()  # the user's files are not ours to touch
+    leftover = tmp_path / SCRATCH / ".cache%2Ftrain%2Fresume.pt.999999999.abc.tmp"  # a kill during a save
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half")
+    seen = []
+    run_stage(lambda: seen.append(leftover.exists()))
+    assert seen == [False]

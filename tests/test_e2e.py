@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.lib.atomic import SCRATCH
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "data/raw/shakespeare-milton"
 FILES = ["shakespeare/hamlet_gut.txt", "shakespeare/tempest_gut.txt", "shakespeare/sonnets_gut.txt",
@@ -84,7 +86,7 @@ def project(tmp_path_factory) -> Path:
     run(["git", "add", "-A"], work)
     run(["git", "commit", "-qm", "init"], work)
     repro = run([sys.executable, "-m", "dvc", "repro"], work)
-    assert stages_that_ran(repro.stdout) == {"tidy", "merge", "clean", "tokenizer", "pack", "tasks",
+    assert stages_that_ran(repro.stdout) == {"merge", "clean", "tokenizer", "pack", "tasks",
                                              "instructions"} | AFTER_TRAIN
     run(["git", "add", "-A"], work)
     run(["git", "commit", "-qm", "first run"], work)
@@ -123,19 +125,11 @@ def test_outputs_and_metrics_are_sane(project):
         assert (project / folder / "model.safetensors").is_file() and (project / folder / "tokenizer.json").is_file()
 
 
-def test_second_repro_runs_nothing_but_removes_leftovers(project):
-    # What a kill -9 of clean and of train leaves (a dead writer's process id in the name): the next repro
-    # restores or skips those stages, so only tidy can remove them.
-    leftovers = [project / "data/interim/.clean-pass1.999999999.abc_1234.tmp",
-                 project / "data/interim/.clean.999999999.def_5678.tmp",
-                 project / "artifacts/checkpoints/.model.pt.999999999.ghi_9012.tmp"]
-    for path in leftovers[:2]:
-        (path / "part").mkdir(parents=True)
-        (path / "part/0.parquet").write_bytes(b"partial")
-    leftovers[2].write_bytes(b"partial")
-    out = run([sys.executable, "-m", "dvc", "repro"], project).stdout
-    assert stages_that_ran(out) == {"tidy"}
-    assert not [path for path in leftovers if path.exists()]
+def test_after_repro_status_is_clean_and_a_second_repro_runs_nothing(project):
+    status = run([sys.executable, "-m", "dvc", "status"], project).stdout
+    assert "Data and pipelines are up to date." in status, status
+    assert stages_that_ran(run([sys.executable, "-m", "dvc", "repro"], project).stdout) == set()
+    assert not list((project / "data/interim").glob(".*"))  # nothing temporary beside the outputs
 
 
 def test_metrics_show_reports_eval_metrics(project):
@@ -147,15 +141,21 @@ def test_metrics_show_reports_eval_metrics(project):
 
 
 def test_model_param_reruns_only_what_follows_train(project):
+    # What a kill -9 during a save leaves in the scratch folder: the next stage to run removes it.
+    leftovers = [project / SCRATCH / "data%2Finterim%2Fclean.999999999.abc_1234.tmp",
+                 project / SCRATCH / "artifacts%2Fcheckpoints%2Fmodel.pt.999999999.ghi_9012.tmp"]
+    (leftovers[0] / "part").mkdir(parents=True)
+    leftovers[1].write_bytes(b"partial")
     out = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "model.n_layer=1"], project)
-    assert stages_that_ran(out.stdout) == {"tidy"} | AFTER_TRAIN
+    assert stages_that_ran(out.stdout) == AFTER_TRAIN
+    assert not [path for path in leftovers if path.exists()]
 
 
 def test_block_size_does_not_retokenize(project):
     # Some tasks' continuations are longer than 48 tokens: eval scores none here.
     out = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "model.block_size=48", "-S", "eval.tasks=[]"],
               project)
-    assert stages_that_ran(out.stdout) == {"tidy"} | AFTER_TRAIN
+    assert stages_that_ran(out.stdout) == AFTER_TRAIN
 
 
 def test_generate_continues_a_prompt(project):

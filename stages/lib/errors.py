@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
+from stages.lib.atomic import sweep_scratch
+
 
 class UserError(Exception):
     """Bad input or bad params: the message tells the user what to change."""
@@ -18,8 +20,13 @@ EXIT_USER_ERROR = 2
 
 
 def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's main(), turning a UserError into a one-line message."""
+    """Run a stage's main(), turning a UserError into a one-line message.
+
+    First it removes what killed stages left in the scratch folder, so no temporary
+    file outlives the next run, whichever stage that is.
+    """
     try:
+        sweep_scratch()
         main()
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
