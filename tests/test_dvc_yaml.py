@@ -87,3 +87,28 @@ def test_model_params_do_not_reach_data_stages():
     # model.block_size belongs to the model: the shards hold a stream, so pack must not read it.
     for stage in ("merge", "clean", "tokenizer", "pack"):
         assert "model" not in STAGES[stage].get("params", [])
+
+
+def imports_torch(module: str) -> bool:
+    tree = ast.parse(module_path(module).read_text())
+    return any((isinstance(node, ast.Import) and any(a.name.split(".")[0] == "torch" for a in node.names))
+               or (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "torch")
+               for node in ast.walk(tree))
+
+
+@pytest.mark.parametrize("stage", ["merge", "clean", "tokenizer", "pack", "tasks", "instructions"])
+def test_data_stages_do_not_run_torch(stage):
+    # Their code deps must not include the model or scoring code: editing autocast must not rebuild the tasks.
+    module = STAGES[stage]["cmd"].split("-m ")[1].split()[0]
+    with_torch = sorted(m for m in stage_imports(module) if imports_torch(m))
+    assert not with_torch, f"{stage} imports torch through {with_torch}"
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_stages_load_exactly_their_param_sections(stage):
+    # What dvc.yaml tracks (PARAM_SECTIONS) is what the stage reads: every load_params call passes it.
+    module = STAGES[stage]["cmd"].split("-m ")[1].split()[0]
+    calls = [node for node in ast.walk(ast.parse(module_path(module).read_text()))
+             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "load_params"]
+    for call in calls:
+        assert [ast.unparse(a) for a in call.args] == ["PARAM_SECTIONS"], f"{module}: {ast.unparse(call)}"
