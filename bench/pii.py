@@ -2,8 +2,8 @@
 
     python bench/pii.py                      # dev, heldout, fresh, real and independent sets, then MB/s
     python bench/pii.py --show 20            # also the first 20 misses and false hits per set
-    python bench/pii.py --impl OLD_PII.py    # score another version of stages/lib/data/pii.py
-                                             # (e.g. `git show HEAD~5:stages/lib/data/pii.py > /tmp/old.py`)
+    python bench/pii.py --impl OLD_PII.py    # score a single-file pii.py from before stages/lib/data/pii/
+                                             # (`git show COMMIT:stages/lib/data/pii.py > /tmp/old.py`)
 
 The sets are bench/pii/{dev,heldout,fresh,real}.jsonl, made by bench/pii/generate.py
 (see there: faker in ten locales in realistic settings, and real mail headers), and
@@ -43,15 +43,17 @@ PROSE = ROOT / "data" / "raw" / "shakespeare-milton"
 KINDS = ("email", "phone", "ipv4", "ipv6", "credit_card", "iban", "secret")
 
 
-def load_module(path: Path | None):
+def load_scrubber(path: Path | None):
+    """PiiScrubber and the cache of phone verdicts (None where there is none): the package's,
+    or those of a single-file pii.py."""
     if path is None:
         sys.path.insert(0, str(ROOT))
-        from stages.lib.data.pii import scrub
-        return scrub
+        from stages.lib.data.pii import phone, scrub
+        return scrub.PiiScrubber, phone._national_ok
     spec = importlib.util.spec_from_file_location("pii_under_test", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module
+    return module.PiiScrubber, getattr(module, "_national_ok", None)
 
 
 def load_set(name: str) -> list[dict]:
@@ -152,16 +154,16 @@ def throughput(scrubber, texts: list[str], repeats: int, forget=lambda: None) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--impl", type=Path, help="a pii.py to score instead of stages/lib/data/pii.py")
+    parser.add_argument("--impl", type=Path, help="a single-file pii.py to score instead of stages/lib/data/pii/")
     parser.add_argument("--sets", nargs="+", default=["dev", "heldout", "fresh", "real", "independent"])
     parser.add_argument("--show", type=int, default=0, help="print this many misses and false hits per set")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-speed", action="store_true")
     args = parser.parse_args()
 
-    module = load_module(args.impl)
-    scrubber = module.PiiScrubber(list(KINDS))
-    print(f"scrubber: {args.impl or 'stages/lib/data/pii.py'}")
+    scrubber_class, cache = load_scrubber(args.impl)
+    scrubber = scrubber_class(list(KINDS))
+    print(f"scrubber: {args.impl or 'stages/lib/data/pii/'}")
     totals = collections.Counter()
     for name in args.sets:
         result = score(scrubber, load_set(name))
@@ -180,7 +182,6 @@ def main() -> None:
     # phonenumbers (metadata, regexes), as the first documents of a corpus would.
     dense = [r["text"] for name in ("dev", "heldout", "real") for r in load_set(name)]
     size = sum(len(text.encode("utf-8")) for text in dense)
-    cache = getattr(module, "_national_ok", None)
     forget = cache.cache_clear if hasattr(cache, "cache_clear") else lambda: None
     print(f"\nscrub throughput, one process: prose {throughput(scrubber, prose, args.repeats):.1f} MB/s "
           f"({sum(len(t.encode()) for t in prose) / 1e6:.1f} MB, {len(prose)} files), "

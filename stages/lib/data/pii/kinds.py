@@ -16,3 +16,6 @@ PLACEHOLDERS: dict[str, str] = {
     "iban": "<IBAN>",
     "secret": "<SECRET>",
 }
+
+# What every detector yields: the start and end of a hit in the text it was given.
+Span = tuple[int, int]
