@@ -21,11 +21,17 @@ STAGES = DVC["stages"]
 
 
 def module_path(module: str) -> Path:
-    return ROOT / (module.replace(".", "/") + ".py")
+    """The file of a stages.* module: a package's __init__.py when it holds code (not just a docstring)."""
+    path = ROOT / module.replace(".", "/")
+    init = path / "__init__.py"
+    if init.is_file() and any(not isinstance(node, ast.Expr) for node in ast.parse(init.read_text()).body):
+        return init
+    return path.with_suffix(".py")
 
 
 def stage_imports(module: str) -> set[str]:
-    """The stages.* modules `module` imports, transitively (package __init__ files aside)."""
+    """The stages.* modules `module` imports, transitively (package __init__ files that hold only a docstring
+    aside)."""
     seen, todo = set(), [module]
     while todo:
         name = todo.pop()
