@@ -1,4 +1,4 @@
-"""One home per parameter: params.yaml and docs/parameters.md are rendered from stages/lib/params.py.
+"""One home per parameter: params.yaml and docs/parameters.md are rendered from stages/lib/params/.
 
 Each key's default and description are declared once (`param(default, doc)`); a
 test here fails when either rendered file is stale, and says how to render them.
@@ -16,7 +16,7 @@ from dvc.utils.serialize import modify_yaml
 from stages.lib.docs.parameters import render_params_yaml, render_reference
 from stages.lib.params import SECTIONS, parse_section
 
-RENDER = "run `python -m stages.docs` to render it from stages/lib/params.py"
+RENDER = "run `python -m stages.docs` to render it from stages/lib/params/"
 
 
 def all_fields(cls: type, prefix: str):

@@ -1,4 +1,4 @@
-"""params.yaml and docs/parameters.md, rendered from the params dataclasses (stages/lib/params.py).
+"""params.yaml and docs/parameters.md, rendered from the params dataclasses (stages/lib/params/).
 
 Each key's default and description live once, in its `param(default, doc)`
 declaration; these two files are views of it. `python -m stages.docs` writes
@@ -24,7 +24,7 @@ YAML_HEADER = """\
 # so changing a key reruns only what depends on it:
 #   dvc exp run -S model.n_layer=6              # train and what follows it
 #   dvc exp run -S tokenizer.vocab_size=4000    # tokenizer, pack, train and what follows
-# The defaults and descriptions live in stages/lib/params.py; this file and docs/parameters.md are rendered
+# The defaults and descriptions live in stages/lib/params/; this file and docs/parameters.md are rendered
 # from there by `python -m stages.docs`. Write floats with a dot (3.0e-4): YAML reads 3e-4 as a string.
 """
 
@@ -160,7 +160,7 @@ def render_reference(dvc_yaml: Path = Path("dvc.yaml")) -> str:
         "`params.yaml: model.n_embd=100 is not divisible by model.n_head=3`.",
         "",
         "Try a value for one run with `dvc exp run -S train.max_steps=500`; change a default in",
-        "`stages/lib/params.py`, where each key is declared once, then run `python -m stages.docs` to render",
+        "`stages/lib/params/`, where each key is declared once, then run `python -m stages.docs` to render",
         "`params.yaml` and this page again (a test fails while either is stale).",
         "",
         "Sections: " + ", ".join(f"[{name}](#{name})" for name in SECTIONS) + ".",
