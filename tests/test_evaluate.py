@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from stages import evaluate
-from stages.evaluate import (Prompt, check_val_bytes, choose_prompts, draw_prompts, heldout_paths, heldout_stream,
-                             write_samples)
 from stages.lib.errors import UserError
-from stages.lib.evaluation.scoring import Documents, batches
+from stages.lib.evaluation.samples import PROMPT_WORDS, Prompt, choose_prompts, draw_prompts, samples_markdown
+from stages.lib.evaluation.scoring import Documents, batches, check_val_bytes, heldout_paths, heldout_stream
 from stages.lib.model.gpt import GPT
 from stages.lib.params import EvalParams, ModelParams, parse_section
 
@@ -96,7 +94,7 @@ def test_prompts_are_the_first_words_of_validation_lines_whatever_the_tokenizer(
     for p in prompts:
         document, line = map(int, re.fullmatch(r"validation document (\d+) of 4, line (\d+)", p.source).groups())
         words = VAL_TEXTS[document - 1].split("\n")[line - 1].split()
-        assert p.text == " ".join(words[:evaluate.PROMPT_WORDS])
+        assert p.text == " ".join(words[:PROMPT_WORDS])
     # The same seed gives the same prompts, run after run and with other token boundaries; another seed others.
     assert draw_prompts(packed(CharTokenizer(), VAL_TEXTS), CharTokenizer().decode, 4, seed=1337) == prompts
     assert draw_prompts(packed(ByteTokenizer(), VAL_TEXTS), ByteTokenizer().decode, 4, seed=1337) == prompts
@@ -108,8 +106,7 @@ def test_few_distinct_lines_give_fewer_prompts():
     assert [p.text for p in draw_prompts(docs, CharTokenizer().decode, 3, seed=0)] == ["same line"]
 
 
-def test_explicit_prompts_win_and_the_samples_name_the_prompts_used(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_explicit_prompts_win_and_the_samples_name_the_prompts_used():
     tok, docs = CharTokenizer(), packed(CharTokenizer(), VAL_TEXTS)
     prompts, how = choose_prompts(EvalParams(prompts=["ROMEO:"]), docs, tok)
     assert prompts == [Prompt("ROMEO:", "eval.prompts")] and how == "Prompts: eval.prompts."
@@ -117,8 +114,7 @@ def test_explicit_prompts_win_and_the_samples_name_the_prompts_used(tmp_path, mo
     prompts, how = choose_prompts(ep, docs, tok)
     assert len(prompts) == 2 and "2 drawn from the validation documents" in how
     model = GPT(ModelParams(n_layer=1, n_head=2, n_embd=16, block_size=16), vocab_size=tok.vocab_size)
-    write_samples(model.eval(), tok, ep, prompts, how, torch.device("cpu"))
-    samples = (tmp_path / evaluate.SAMPLES).read_text()
+    samples = samples_markdown(model.eval(), tok, ep, prompts, how, torch.device("cpu"))
     assert how in samples
     for p in prompts:
         assert f"## {p.text}\n\nFrom {p.source}.\n\n```text\n{p.text}" in samples

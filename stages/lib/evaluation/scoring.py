@@ -6,6 +6,8 @@ score the same text. So the validation text is chosen by bytes, never by
 tokens: `select_documents` takes whole documents in the split's fixed order
 (pack writes them in corpus order whatever the tokenizer) until a byte budget.
 
+A held-out file (eval.heldout) is scored whole as one stream, its own split.
+
 Every token of a scored stream is a target: the stream is read after one
 end-of-text token of context (a document follows one in training too) and cut
 into windows of block_size targets, the last one shorter. Targets that stand
@@ -14,7 +16,9 @@ nanochat's evaluation; the token loss and perplexity count every target.
 """
 from __future__ import annotations
 
+import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -25,6 +29,7 @@ import torch
 from stages.lib.data.shards import open_tokens, shard_paths
 from stages.lib.errors import UserError
 from stages.lib.runtime import autocast
+from stages.lib.tokens.tokenizer_adapter import Tokenizer
 
 CHUNK = 1 << 22  # tokens read from a memmapped shard at once: bounded memory on big shards
 
@@ -145,6 +150,39 @@ def select_documents(docs: Documents, doc_bytes: np.ndarray, eot_id: int, max_by
         streams.append(Stream(shard, int(ends[take - 1]), eot_id))
         left -= take
     return Selection(streams, n, int(total[n - 1]))
+
+
+def check_val_bytes(doc_bytes: np.ndarray, meta_path: Path) -> None:
+    """Warn when the val shards spell fewer bytes than pack read: then val_bpb is not over the exact text."""
+    if not meta_path.is_file():
+        raise UserError(f"{meta_path} not found: run the pack stage first (dvc repro)")
+    text_bytes = json.loads(meta_path.read_text())["splits"]["val"]["bytes"]
+    if int(doc_bytes.sum()) != text_bytes:
+        print(f"warning: the val shards spell {int(doc_bytes.sum()):,} bytes of the {text_bytes:,} bytes of "
+              f"validation text (the rest became <unk>): val_bpb is not over exactly that text, nor comparable "
+              f"with another tokenizer's; set tokenizer.byte_fallback: true", file=sys.stderr)
+
+
+def heldout_paths(names: list[str]) -> list[Path]:
+    """eval.heldout as paths, refusing two files whose metrics would share a name (heldout_<stem>_bpb)."""
+    paths, by_stem = list(map(Path, names)), {}
+    for path in paths:
+        if not path.is_file():
+            raise UserError(f"eval.heldout names {path}, which is not a file: fix the path or remove it")
+        if path.stem in by_stem:
+            raise UserError(f"eval.heldout names {by_stem[path.stem]} and {path}: both would be reported as "
+                            f"heldout_{path.stem}_bpb; rename one")
+        by_stem[path.stem] = path
+    return paths
+
+
+def heldout_stream(path: Path, tok: Tokenizer) -> Stream:
+    """The file's tokens and a closing end-of-text, every one scored (after one end-of-text of context)."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    ids = np.asarray(tok.encode(text) + [tok.eot_id], dtype=np.int64)
+    if len(ids) < 2:
+        raise UserError(f"eval.heldout file {path} is empty: there is nothing to score; remove it")
+    return Stream(ids, len(ids), tok.eot_id)
 
 
 # --------------------------------------------------------------------------- scoring
