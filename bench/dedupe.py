@@ -20,7 +20,7 @@ Jaccard 0.18-0.33). They must be kept.
 
 Distinct documents come first in a shuffled order, then the copies, and all
 go through the clean stage's own code: `DocumentCleaner.clean` (in this
-process) and `stages.clean.deduplicate`. Prints recall per edit kind, the
+process) and `local_clean.deduplicate`. Prints recall per edit kind, the
 distinct documents removed, signature throughput and index bytes per kept
 document, for two pools with different seeds.
 
@@ -42,8 +42,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from stages import clean as clean_stage  # noqa: E402
 from stages.lib.data.cleaning import DocumentCleaner  # noqa: E402
+from stages.lib.engines.local_clean import deduplicate  # noqa: E402
 from stages.lib.params import CleanParams, NearDedupeParams, parse_section  # noqa: E402
 
 import yaml  # noqa: E402
@@ -223,13 +223,13 @@ def stump(paragraphs: list[str], share: float, spare: dict[str, list[str]], pid:
 # --------------------------------------------------------------------------- running it through clean
 
 def run_clean(pool: Pool, params: CleanParams) -> tuple[dict[str, str | None], dict[str, str]]:
-    """Every document through DocumentCleaner and clean.deduplicate: (id -> removal reason or None,
+    """Every document through DocumentCleaner and local_clean.deduplicate: (id -> removal reason or None,
     id -> the excerpt clean reports for a removed document)."""
     cleaner = DocumentCleaner(params)
     docs = [(doc_id, pool.name, text) for doc_id, text in pool.distinct]
     docs += [(doc_id, pool.name, text) for doc_id, _, text in pool.copies]
     results = [cleaner.clean(*doc) for doc in docs]
-    for _ in clean_stage.deduplicate(iter(results), params):  # marks the duplicates in place, in order
+    for _ in deduplicate(iter(results), params):  # marks the duplicates in place, in order
         pass
     return {r.id: r.reason for r in results}, {r.id: r.text for r in results if r.reason}
 

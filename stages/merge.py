@@ -6,43 +6,36 @@ documents. Skipped files and invalid UTF-8 are counted in metrics/merge.json.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
-
-from tqdm import tqdm
+from types import ModuleType
 
 from stages.lib.atomic import atomic_dir, write_json
-from stages.lib.data.documents import Document, DocumentWriter
+from stages.lib.data.documents import DocumentWriter
+from stages.lib.data.sources import SourceStats, find_input_files
 from stages.lib.errors import UserError, run_stage
 from stages.lib.params import load_params
-from stages.lib.data.sources import ReadOptions, SourceStats, find_input_files, read_file, relative_name
 
 PARAM_SECTIONS = ["merge"]
 OUT_DIR = Path("data/interim/merged")
 METRICS = Path("metrics/merge.json")
 
 
-def read_documents(files: list[Path], input_dir: Path, options: ReadOptions, stats: SourceStats,
-                   engine: str) -> Iterator[Document]:
-    """Every file's documents, in file order: read here, or as Ray Data tasks (merge.engine: ray)."""
-    if engine == "ray":
-        from stages.lib.engines import ray_merge  # Ray is imported only when asked for
-        rels = [relative_name(path, input_dir, stats) for path in files]
-        yield from ray_merge.read_files(files, rels, options, stats)
-        return
-    for path in tqdm(files, desc="merge", unit="file"):
-        yield from read_file(path, relative_name(path, input_dir, stats), options, stats)
+def engine(name: str) -> ModuleType:
+    """The engine merge.engine names: both read files with the same `read_documents`; Ray loads only if asked."""
+    if name == "ray":
+        from stages.lib.engines import ray_merge
+        return ray_merge
+    from stages.lib.engines import local_merge
+    return local_merge
 
 
 def main() -> None:
     params = load_params(PARAM_SECTIONS)["merge"]
     input_dir = Path(params.input_dir)
-    options = ReadOptions(params.doc_mode, params.text_field, params.encoding_errors, params.bad_files,
-                          params.max_doc_chars)
     stats = SourceStats()
 
     files = find_input_files(input_dir, params.extensions, stats, params.bad_files)
     with atomic_dir(OUT_DIR) as tmp_dir, DocumentWriter(tmp_dir) as writer:
-        for doc in read_documents(files, input_dir, options, stats, params.engine):
+        for doc in engine(params.engine).read_documents(files, input_dir, params, stats):
             writer.write(doc)
         if writer.documents == 0:
             raise UserError(f"no documents found in {input_dir}: every file was empty or skipped "

@@ -2,81 +2,43 @@
 
 Each document goes wholly to train or val by a seeded hash of its id, so no
 document straddles the split and the split is stable as the corpus grows.
-Documents are encoded in batches by the tokenizer library's parallel batch
-encoder, in background threads while earlier batches are written; memory
-stays bounded by a few batches. With pack.engine: ray the batches are encoded
-by Ray Data tasks instead; the shards are the same.
+The engine pack.engine names encodes the documents in batches, in document
+order: local, threads driving the tokenizer library's parallel batch encoder
+(stages/lib/engines/local_pack.py); ray, Ray Data tasks (ray_pack.py). The
+shards do not depend on the batching, so they are the same.
 
 Outputs data/shards/{train,val}-NNNNN.bin (+ .docs.npy), data/shards/meta.json,
 metrics/pack.json.
 """
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import sys
 from pathlib import Path
-from typing import Iterator
+from types import ModuleType
 
 from tqdm import tqdm
 
 from stages.lib.atomic import atomic_dir, write_json
-from stages.lib.data.documents import iter_batches
-from stages.lib.data.packing import Encoded, encode
+from stages.lib.data.packing import SPLITS
+from stages.lib.data.shards import ShardWriter
 from stages.lib.errors import UserError, run_stage
 from stages.lib.params import PackParams, load_params
-from stages.lib.data.shards import ShardWriter
-from stages.lib.data.split import is_val
-from stages.lib.tokens.tokenizer_adapter import Tokenizer, load_tokenizer
+from stages.lib.tokens.tokenizer_adapter import load_tokenizer
 
 PARAM_SECTIONS = ["pack"]
 IN_DIR = Path("data/interim/clean")
 TOKENIZER_DIR = Path("artifacts/tokenizer")
 OUT_DIR = Path("data/shards")
 METRICS = Path("metrics/pack.json")
-BATCH_CHARS = 4 << 20  # text encoded per batch
-SPLITS = ("train", "val")
-ENCODE_AHEAD = 2  # batches encoding at once
 
 
-def split_batches(params: PackParams) -> Iterator[dict[str, list[str]]]:
-    """Batches of document texts, routed to train or val by a hash of the document id."""
-    batch: dict[str, list[str]] = {split: [] for split in SPLITS}
-    size = 0
-    for record_batch in iter_batches(IN_DIR):
-        cols = record_batch.to_pydict()
-        for doc_id, text in zip(cols["id"], cols["text"]):
-            split = "val" if is_val(doc_id, params.seed, params.val_fraction) else "train"
-            batch[split].append(text)
-            size += len(text)
-            if size >= BATCH_CHARS:
-                yield batch
-                batch, size = {split: [] for split in SPLITS}, 0
-    if any(batch.values()):  # (empty documents add no size but are documents all the same)
-        yield batch
-
-
-def encoded_batches(tok: Tokenizer, params: PackParams) -> Iterator[dict[str, Encoded]]:
-    """Encoded batches in order, by the engine pack.engine names.
-
-    local: ENCODE_AHEAD batches encoding at once in threads. The tokenizer
-    releases the GIL and spreads a batch over all cores; with two batches in
-    flight the cores stay busy across batch boundaries, while the main thread
-    reads documents and writes shards.
-    ray: one row group per Ray Data task, the same `encode` (stages/lib/engines/ray_pack.py).
-    """
-    if params.engine == "ray":
-        from stages.lib.engines import ray_pack  # Ray is imported only when asked for
-        yield from ray_pack.encoded_batches(IN_DIR, TOKENIZER_DIR, params)
-        return
-    with concurrent.futures.ThreadPoolExecutor(max_workers=ENCODE_AHEAD) as pool:
-        pending: collections.deque = collections.deque()
-        for batch in split_batches(params):
-            pending.append(pool.submit(lambda b: {s: encode(tok, b[s]) for s in SPLITS}, batch))
-            if len(pending) > ENCODE_AHEAD:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+def engine(name: str) -> ModuleType:
+    """The engine pack.engine names: both give the same `encoded_batches`; Ray loads only if asked."""
+    if name == "ray":
+        from stages.lib.engines import ray_pack
+        return ray_pack
+    from stages.lib.engines import local_pack
+    return local_pack
 
 
 def main() -> None:
@@ -87,7 +49,7 @@ def main() -> None:
     with atomic_dir(OUT_DIR) as out_dir:
         writers = {s: ShardWriter(out_dir, s, tok.vocab_size, params.shard_tokens) for s in SPLITS}
         progress = tqdm(desc="pack", unit="tok", unit_scale=True)
-        for encoded in encoded_batches(tok, params):
+        for encoded in engine(params.engine).encoded_batches(IN_DIR, TOKENIZER_DIR, params):
             for split, batch in encoded.items():
                 writers[split].write_documents(batch.flat, batch.lengths)
                 split_bytes[split] += batch.text_bytes

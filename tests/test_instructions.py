@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 import stages.instructions
-import stages.pack
 from stages.lib.data.documents import Document, DocumentWriter, iter_documents
 from stages.lib.data.instruction_builder import (EXACT_MATCH_KINDS, KINDS, BuildSettings, build_split, lines_of,
                                                  speeches)
 from stages.lib.data.instructions import load_conversations, load_records
 from stages.lib.data.split import train_documents, val_documents
+from stages.lib.engines.local_pack import split_batches
 from stages.lib.errors import UserError
 from stages.lib.params import PackParams
 
@@ -130,12 +130,11 @@ def build(folder, split, pack, n, settings=SETTINGS):
     return build_split(lambda: select(iter_documents(folder), pack.seed, pack.val_fraction), n, split, settings)
 
 
-def test_split_is_packs_and_no_val_document_reaches_train(tmp_path, monkeypatch):
+def test_split_is_packs_and_no_val_document_reaches_train(tmp_path):
     docs = make_documents(30)
     write_corpus(tmp_path / "clean", docs)
     pack = PackParams(val_fraction=0.3, seed=5)
-    monkeypatch.setattr(stages.pack, "IN_DIR", tmp_path / "clean")
-    pack_val = {text for batch in stages.pack.split_batches(pack) for text in batch["val"]}
+    pack_val = {text for batch in split_batches(tmp_path / "clean", pack) for text in batch["val"]}
     by_id = {doc.id: doc for doc in docs}
 
     val, train = build(tmp_path / "clean", "val", pack, 14), build(tmp_path / "clean", "train", pack, 70)

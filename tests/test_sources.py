@@ -15,14 +15,14 @@ import yaml
 
 from stages import merge
 from stages.lib.data.documents import iter_documents
+from stages.lib.data.sources import SourceStats, base_extension, find_input_files, read_file
 from stages.lib.errors import UserError
 from stages.lib.params import MergeParams
-from stages.lib.data.sources import ReadOptions, SourceStats, base_extension, find_input_files, read_file
 
 
 def read(path: Path, rel: str | None = None, **options) -> tuple[list, SourceStats]:
     stats = SourceStats()
-    docs = list(read_file(path, rel or path.name, ReadOptions(**options), stats))
+    docs = list(read_file(path, rel or path.name, MergeParams(**options), stats))
     return docs, stats
 
 

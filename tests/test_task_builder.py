@@ -7,10 +7,10 @@ import re
 import pytest
 import yaml
 
-import stages.pack
 import stages.tasks
 from stages.lib.data.documents import Document, DocumentWriter, iter_documents
 from stages.lib.data.split import val_documents
+from stages.lib.engines.local_pack import split_batches
 from stages.lib.evaluation.task_builder import BuildSettings, build_tasks, lines_of, span, word_positions
 from stages.lib.evaluation.tasks import Cloze, MultipleChoice, load_task
 from stages.lib.params import PackParams
@@ -103,12 +103,11 @@ def write_corpus(folder, docs):
             writer.write(doc)
 
 
-def test_only_the_validation_documents_pack_holds_out_are_used(tmp_path, monkeypatch):
+def test_only_the_validation_documents_pack_holds_out_are_used(tmp_path):
     docs = make_documents(30)
     write_corpus(tmp_path / "clean", docs)
     pack = PackParams(val_fraction=0.3, seed=5)
-    monkeypatch.setattr(stages.pack, "IN_DIR", tmp_path / "clean")
-    val_texts = {text for batch in stages.pack.split_batches(pack) for text in batch["val"]}
+    val_texts = {text for batch in split_batches(tmp_path / "clean", pack) for text in batch["val"]}
     selected = list(val_documents(iter_documents(tmp_path / "clean"), pack.seed, pack.val_fraction))
     assert {doc.text for doc in selected} == val_texts and 0 < len(val_texts) < len(docs)
 

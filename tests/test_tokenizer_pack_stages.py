@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import shutil
 
 import yaml
 
 from stages import pack as pack_stage
 from stages import tokenizer as tokenizer_stage
 from stages.lib.data.documents import Document, DocumentWriter
+from stages.lib.engines import local_pack
 from stages.lib.params import PackParams
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +73,6 @@ def test_pack_keeps_empty_documents_after_the_last_full_batch(tmp_path, monkeypa
     """(Possible with clean.min_chars: 0 and no quality filters.) Each is a document: its end-of-text token."""
     write_clean(tmp_path, ["some text", "", ""])
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(pack_stage, "BATCH_CHARS", 5)  # a batch is full after the first document
-    batches = list(pack_stage.split_batches(PackParams(val_fraction=0.0)))
+    monkeypatch.setattr(local_pack, "BATCH_CHARS", 5)  # a batch is full after the first document
+    batches = list(local_pack.split_batches(pack_stage.IN_DIR, PackParams(val_fraction=0.0)))
     assert [batch["train"] for batch in batches] == [["some text"], ["", ""]]

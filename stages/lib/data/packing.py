@@ -1,5 +1,6 @@
-"""Tokenizing documents for the shards, shared by pack's engines: one function, so both write the same tokens.
+"""Splitting and tokenizing documents for the shards, shared by pack's engines, so both write the same tokens.
 
+`split_of` routes a document to train or val by a seeded hash of its id.
 `encode` turns a batch of texts into one flat token array with the
 end-of-text token after each document, plus the counts pack reports. The
 result does not depend on how documents are batched, so the local engine's
@@ -12,7 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stages.lib.data.split import is_val
+from stages.lib.params import PackParams
 from stages.lib.tokens.tokenizer_adapter import Tokenizer
+
+SPLITS = ("train", "val")
 
 
 @dataclass
@@ -22,6 +27,11 @@ class Encoded:
     lengths: np.ndarray  # [documents] tokens per document, end-of-text included
     text_bytes: int  # UTF-8 bytes of the documents' text
     unknown: int  # tokens standing for text the vocabulary cannot spell (lost from the shards)
+
+
+def split_of(doc_id: str, params: PackParams) -> str:
+    """The split a document goes to, whole: no document straddles train and val."""
+    return "val" if is_val(doc_id, params.seed, params.val_fraction) else "train"
 
 
 def encode(tok: Tokenizer, texts: list[str]) -> Encoded:

@@ -15,15 +15,15 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Literal
+from typing import IO, Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stages.lib.data.documents import Document
 from stages.lib.errors import UserError
+from stages.lib.params import MergeParams
 
-DocMode = Literal["file", "line", "paragraph"]
 SNIFF_BYTES = 8192
 CHUNK_BYTES = 1 << 20
 # json.loads turns an unpaired "\ud83d" escape into a lone surrogate: a character UTF-8 cannot encode.
@@ -45,7 +45,7 @@ class SourceStats:
     bytes: int = 0
 
     def add(self, other: "SourceStats") -> None:
-        """Fold in the counts of files read elsewhere (the Ray engine reads each file in its own task).
+        """Fold in the counts of files read elsewhere (the Ray engine reads files in Ray tasks).
 
         Added in file order, the dicts keep the insertion order of a local run, so warnings print alike.
         """
@@ -58,15 +58,6 @@ class SourceStats:
             else:  # per-file dicts: counts add up, reasons are kept
                 for key, value in theirs.items():
                     mine[key] = mine.get(key, 0) + value if isinstance(value, int) else value
-
-
-@dataclass
-class ReadOptions:
-    doc_mode: DocMode = "file"
-    text_field: str = "text"
-    encoding_errors: Literal["replace", "skip", "error"] = "replace"
-    bad_files: Literal["error", "skip"] = "error"
-    max_doc_chars: int = 10_000_000  # longer documents are skipped as they are read (0: no limit)
 
 
 class BadFile(Exception):
@@ -274,7 +265,7 @@ def _lines(f: IO[str], max_chars: int) -> Iterator[str | None]:
         yield TOO_LONG
 
 
-def _text_documents(path: Path, rel: str, mode: DocMode, max_chars: int) -> Iterator[Document | None]:
+def _text_documents(path: Path, rel: str, mode: str, max_chars: int) -> Iterator[Document | None]:
     with _open_text(path, "replace") as f:
         if mode == "file":
             text = _whole(f, max_chars)
@@ -306,17 +297,17 @@ def _paragraphs(lines: Iterator[str | None], rel: str, max_chars: int) -> Iterat
             size += len(line)
 
 
-def _bad_record(where: str, problem: str, rel: str, options: ReadOptions, stats: SourceStats) -> None:
+def _bad_record(where: str, problem: str, rel: str, params: MergeParams, stats: SourceStats) -> None:
     """A .jsonl or .parquet record without text: refused, or counted under merge.bad_files=skip."""
-    if options.bad_files == "error":
+    if params.bad_files == "error":
         raise UserError(f"{where}: {problem}; fix the record, set merge.text_field, or set merge.bad_files=skip "
                         f"to skip such records")
     stats.bad_records[rel] = stats.bad_records.get(rel, 0) + 1
 
 
-def _jsonl_documents(path: Path, rel: str, options: ReadOptions, stats: SourceStats) -> Iterator[Document | None]:
+def _jsonl_documents(path: Path, rel: str, params: MergeParams, stats: SourceStats) -> Iterator[Document | None]:
     with _open_text(path, "replace") as f:
-        for lineno, line in enumerate(_lines(f, options.max_doc_chars), 1):
+        for lineno, line in enumerate(_lines(f, params.max_doc_chars), 1):
             if line is TOO_LONG:  # its text is longer still than the record
                 yield TOO_LONG
                 continue
@@ -324,15 +315,15 @@ def _jsonl_documents(path: Path, rel: str, options: ReadOptions, stats: SourceSt
                 continue
             try:
                 record = json.loads(line)
-                text = record[options.text_field] if isinstance(record, dict) else None
+                text = record[params.text_field] if isinstance(record, dict) else None
                 if not isinstance(text, str):
-                    raise ValueError(f"no string field {options.text_field!r}")
+                    raise ValueError(f"no string field {params.text_field!r}")
             except (ValueError, KeyError, RecursionError) as err:  # RecursionError: nested too deep
-                _bad_record(f"{path}:{lineno}", f"bad JSON record ({err})", rel, options, stats)
+                _bad_record(f"{path}:{lineno}", f"bad JSON record ({err})", rel, params, stats)
                 continue
-            text, surrogates = LONE_SURROGATE.subn("\ufffd" if options.encoding_errors == "replace" else "", text)
+            text, surrogates = LONE_SURROGATE.subn("\ufffd" if params.encoding_errors == "replace" else "", text)
             if surrogates:
-                if options.encoding_errors == "error":
+                if params.encoding_errors == "error":
                     raise UserError(f"{path}:{lineno}: {surrogates} lone surrogate escape(s) (half of a \\uXXXX "
                                     f"pair), which are not valid UTF-8; fix the record or set merge.encoding_errors "
                                     f"to replace or skip")
@@ -342,22 +333,22 @@ def _jsonl_documents(path: Path, rel: str, options: ReadOptions, stats: SourceSt
             yield Document(f"{rel}#{lineno}", rel, text)
 
 
-def _parquet_documents(path: Path, rel: str, options: ReadOptions, stats: SourceStats) -> Iterator[Document]:
+def _parquet_documents(path: Path, rel: str, params: MergeParams, stats: SourceStats) -> Iterator[Document]:
     row = 0
-    for texts in _parquet_texts(path, options.text_field):
+    for texts in _parquet_texts(path, params.text_field):
         for text in _decode(texts):
             row += 1
             if text is None:
-                _bad_record(f"{path}: row {row}", f"no text (null in column {options.text_field!r})", rel,
-                            options, stats)
+                _bad_record(f"{path}: row {row}", f"no text (null in column {params.text_field!r})", rel,
+                            params, stats)
                 continue
-            too_long = options.max_doc_chars and len(text) > options.max_doc_chars
+            too_long = params.max_doc_chars and len(text) > params.max_doc_chars
             yield TOO_LONG if too_long else Document(f"{rel}#{row}", rel, text)
 
 
 # --------------------------------------------------------------------------- one file
 
-def read_file(path: Path, rel: str, options: ReadOptions, stats: SourceStats) -> Iterator[Document]:
+def read_file(path: Path, rel: str, params: MergeParams, stats: SourceStats) -> Iterator[Document]:
     """Documents of one input file, applying the encoding and bad-file policies.
 
     A first pass reads the whole file (to count invalid UTF-8) before the first
@@ -374,24 +365,24 @@ def read_file(path: Path, rel: str, options: ReadOptions, stats: SourceStats) ->
             return
         ext = base_extension(path)
         if ext == ".parquet":
-            invalid = _parquet_invalid_utf8(path, options.text_field)
+            invalid = _parquet_invalid_utf8(path, params.text_field)
         else:
             _sniff_binary(path)
             invalid = count_invalid_utf8(path)
         if invalid:
             stats.invalid_utf8[rel] = invalid
-            if options.encoding_errors == "error":
+            if params.encoding_errors == "error":
                 raise UserError(f"{path}: {invalid} invalid UTF-8 byte sequence(s); convert the file to UTF-8 "
                                 f"or set merge.encoding_errors to replace or skip")
-            if options.encoding_errors == "skip":
+            if params.encoding_errors == "skip":
                 stats.files_skipped[rel] = f"{invalid} invalid UTF-8 sequences"
                 return
         if ext == ".jsonl":
-            docs = _jsonl_documents(path, rel, options, stats)
+            docs = _jsonl_documents(path, rel, params, stats)
         elif ext == ".parquet":
-            docs = _parquet_documents(path, rel, options, stats)
+            docs = _parquet_documents(path, rel, params, stats)
         else:
-            docs = _text_documents(path, rel, options.doc_mode, options.max_doc_chars)
+            docs = _text_documents(path, rel, params.doc_mode, params.max_doc_chars)
         for doc in docs:
             if doc is TOO_LONG:
                 stats.too_long[rel] = stats.too_long.get(rel, 0) + 1
@@ -403,7 +394,7 @@ def read_file(path: Path, rel: str, options: ReadOptions, stats: SourceStats) ->
         stats.files_read += 1
     except (BadFile, OSError, EOFError, gzip.BadGzipFile) as err:
         reason = str(err) if isinstance(err, BadFile) else f"cannot be read ({one_line(err)})"
-        if options.bad_files == "error":
+        if params.bad_files == "error":
             raise UserError(f"{path} {reason}; remove it or set merge.bad_files=skip") from None
         if yielded:  # only a file changed or lost since the first pass gets here; never keep part of it
             raise UserError(f"{path} {reason} after {yielded} of its documents were written, so it cannot be "

@@ -1,9 +1,10 @@
 """clean on Ray Data: the local engine's per-document work in map_batches, its decisions by groupby.
 
-The local engine decides duplicates in one process, in document order. Here
-no step gathers the documents on one node; every document keeps its global
-`index` (its position in data/interim/merged), so "first in document order"
-means what it means there, and the decisions come out the same:
+The local engine (local_clean.py) decides duplicates in one process, in
+document order. Here no step gathers the documents on one node; every
+document keeps its global `index` (its position in data/interim/merged), so
+"first in document order" means what it means there, and the decisions come
+out the same:
 
 1. clean: `DocumentCleaner.clean_batch`, the local engine's function, over one
    row group per task; the results (text, reason, hashes, sketch) stay in
@@ -19,9 +20,9 @@ means what it means there, and the decisions come out the same:
    document under one of its keys is similar enough) only ever looks at
    documents that share a key, so it makes the same decisions.
 4. boilerplate: distinct long units of the kept documents, groupby hash
-   (count >= min_docs); the table goes to the stage's LineFrequency.
+   (count >= min_docs); the table goes to the caller's LineFrequency.
 5. every result streams to the driver in document order with its reason, and
-   the stage writes them as the local engine does, so the bytes are the same.
+   the stage writes them as it writes the local engine's, so the bytes are the same.
 """
 from __future__ import annotations
 

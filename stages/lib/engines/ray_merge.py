@@ -1,4 +1,4 @@
-"""merge on Ray Data: input files are read by `read_file` (the local engine's reader) in Ray tasks.
+"""merge on Ray Data: input files are read by `read_file`, as the local engine reads them, in Ray tasks.
 
 Files are grouped into tasks of about TASK_BYTES (a task per file cost ~20 ms
 of Ray overhead each: 4,000 files of 50 KB took 78 s instead of 2 s).
@@ -18,8 +18,9 @@ from typing import Iterator
 import pyarrow as pa
 
 from stages.lib.data.documents import ROW_GROUP_BYTES, Document
-from stages.lib.data.sources import ReadOptions, SourceStats, read_file
+from stages.lib.data.sources import SourceStats, read_file, relative_name
 from stages.lib.engines.ray_session import map_tasks, ray_session, stream
+from stages.lib.params import MergeParams
 
 SCHEMA = pa.schema([("id", pa.string()), ("source", pa.string()), ("text", pa.large_string()),
                     ("stats", pa.binary())])  # stats: null on document rows, set on each file's last row
@@ -36,11 +37,11 @@ def _table(docs: list[Document], stats: SourceStats | None = None) -> pa.Table:
     return pa.table(rows, schema=SCHEMA)
 
 
-def _read(options: ReadOptions, task: dict) -> Iterator[pa.Table]:
+def _read(params: MergeParams, task: dict) -> Iterator[pa.Table]:
     """Each file's documents, a row group at a time, then its stats."""
     for path, rel in zip(task["paths"], task["rels"]):
         stats, docs, size = SourceStats(), [], 0
-        for doc in read_file(Path(path), rel, options, stats):
+        for doc in read_file(Path(path), rel, params, stats):
             docs.append(doc)
             size += len(doc.text)
             if size >= ROW_GROUP_BYTES:
@@ -63,10 +64,11 @@ def file_tasks(files: list[Path], rels: list[str]) -> list[dict]:
     return tasks
 
 
-def read_files(files: list[Path], rels: list[str], options: ReadOptions, stats: SourceStats) -> Iterator[Document]:
+def read_documents(files: list[Path], input_dir: Path, params: MergeParams, stats: SourceStats) -> Iterator[Document]:
     """The documents of every file in file order; each file's counts are added to `stats`."""
+    rels = [relative_name(path, input_dir, stats) for path in files]
     with ray_session("merge"):
-        read = map_tasks(file_tasks(files, rels), lambda task: _read(options, task))
+        read = map_tasks(file_tasks(files, rels), lambda task: _read(params, task))
         for table in stream(read):
             columns = table.to_pydict()
             for doc_id, source, text, file_stats in zip(columns["id"], columns["source"], columns["text"],

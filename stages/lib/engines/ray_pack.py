@@ -1,10 +1,10 @@
 """pack on Ray Data: each row group of the clean documents is split and tokenized in its own task.
 
-A task routes its documents to train or val (`is_val`, as the local engine
-does) and encodes each split with `packing.encode`, the local engine's
-function. The tokens come back to the driver in document order and go through
-the stage's ShardWriters, whose output does not depend on the batching, so the
-shards are byte for byte the local engine's.
+A task routes its documents to train or val and encodes each split with
+`packing.split_of` and `packing.encode`, the local engine's functions. The
+tokens come back to the driver in document order and go through the stage's
+ShardWriters, whose output does not depend on the batching, so the shards
+are byte for byte the local engine's.
 """
 from __future__ import annotations
 
@@ -15,13 +15,10 @@ from typing import Iterator
 import numpy as np
 import pyarrow as pa
 
-from stages.lib.data.packing import Encoded, encode
-from stages.lib.data.split import is_val
+from stages.lib.data.packing import SPLITS, Encoded, encode, split_of
 from stages.lib.engines.ray_session import map_tasks, ray_session, read_row_group, row_group_tasks, stream
 from stages.lib.params import PackParams
 from stages.lib.tokens.tokenizer_adapter import Tokenizer, load_tokenizer
-
-SPLITS = ("train", "val")
 
 
 @functools.lru_cache(maxsize=1)
@@ -35,7 +32,7 @@ def _encode(tokenizer_dir: str, params: PackParams, task: dict) -> Iterator[pa.T
     docs = read_row_group(task).to_pydict()
     texts: dict[str, list[str]] = {split: [] for split in SPLITS}
     for doc_id, text in zip(docs["id"], docs["text"]):
-        texts["val" if is_val(doc_id, params.seed, params.val_fraction) else "train"].append(text)
+        texts[split_of(doc_id, params)].append(text)
     encoded = {split: encode(_tokenizer(tokenizer_dir), texts[split]) for split in SPLITS}
     yield pa.table({"split": list(SPLITS),
                     "tokens": [encoded[s].flat.astype(np.uint32).tobytes() for s in SPLITS],

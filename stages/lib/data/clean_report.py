@@ -1,0 +1,81 @@
+"""What the clean stage removed: documents and bytes per reason, boilerplate cut, examples of each.
+
+Both engines hand every document's result to one CleanReport, in document
+order, so the metrics (metrics/clean.json) and the markdown report
+(reports/clean/removed.md) are the same whichever engine ran.
+"""
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+MAX_BOILERPLATE_KINDS = 10_000  # distinct boilerplate units counted for the report's examples
+
+
+class CleanReport:
+    """Counts documents and bytes per removal reason, and keeps a few examples of each."""
+
+    def __init__(self, examples_per_reason: int):
+        self.examples_per_reason = examples_per_reason
+        self.docs_in = self.bytes_in = self.docs_out = self.bytes_out = 0
+        self.removed_docs: collections.Counter = collections.Counter()
+        self.removed_bytes: collections.Counter = collections.Counter()
+        self.pii: collections.Counter = collections.Counter()
+        self.examples: dict[str, list[tuple[str, str]]] = collections.defaultdict(list)
+        # Boilerplate is cut from documents that stay: lines, not documents, so counted apart.
+        self.boilerplate_units = self.boilerplate_docs = self.boilerplate_bytes = 0
+        self.boilerplate_examples: collections.Counter = collections.Counter()  # unit -> times cut
+
+    def cut_boilerplate(self, units: list[str]) -> None:
+        self.boilerplate_units += len(units)
+        self.boilerplate_docs += 1
+        self.boilerplate_bytes += sum(len(unit.encode("utf-8")) + 1 for unit in units)  # +1: its line break
+        for unit in map(str.strip, units):
+            # Counted while the table is small or the unit already in it: memory stays bounded.
+            if unit in self.boilerplate_examples or len(self.boilerplate_examples) < MAX_BOILERPLATE_KINDS:
+                self.boilerplate_examples[unit] += 1
+
+    def summary(self, report_path: Path) -> str:
+        """One line for the console: documents removed per reason, then boilerplate cut from kept ones
+        (the markdown written to report_path shows examples)."""
+        removed = ", ".join(f"{n} {reason}" for reason, n in sorted(self.removed_docs.items())) or "none"
+        line = f"removed {sum(self.removed_docs.values())} documents ({removed})"
+        if self.boilerplate_units:
+            line += (f"; cut {self.boilerplate_units} boilerplate lines ({self.boilerplate_bytes / 1e3:.1f} KB) "
+                     f"from {self.boilerplate_docs} documents, see {report_path}")
+        return line
+
+    def remove(self, reason: str, doc_id: str, nbytes: int, excerpt: str) -> None:
+        self.removed_docs[reason] += 1
+        self.removed_bytes[reason] += nbytes
+        if len(self.examples[reason]) < self.examples_per_reason:
+            self.examples[reason].append((doc_id, excerpt))
+
+    def metrics(self) -> dict:
+        flat = {"documents_in": self.docs_in, "bytes_in": self.bytes_in,
+                "documents_out": self.docs_out, "bytes_out": self.bytes_out,
+                "boilerplate_units_removed": self.boilerplate_units,
+                "boilerplate_bytes_removed": self.boilerplate_bytes}
+        for reason in sorted(self.removed_docs):
+            flat[f"removed_documents_{reason}"] = self.removed_docs[reason]
+            flat[f"removed_bytes_{reason}"] = self.removed_bytes[reason]
+        for kind in sorted(self.pii):
+            flat[f"pii_{kind}"] = self.pii[kind]
+        return flat
+
+    def markdown(self) -> str:
+        lines = ["# Removed by clean", "", "| reason | documents | bytes |", "|---|---:|---:|"]
+        lines += [f"| {r} | {self.removed_docs[r]} | {self.removed_bytes[r]} |" for r in sorted(self.removed_docs)]
+        if self.boilerplate_units:
+            lines += [f"| boilerplate lines (cut from {self.boilerplate_docs} kept documents) | "
+                      f"{self.boilerplate_units} lines | {self.boilerplate_bytes} |"]
+            lines += ["", "## boilerplate", "", "The most frequent units cut (clean.line_dedupe), with the times "
+                      "each was cut:", ""]
+            for unit, times in self.boilerplate_examples.most_common(self.examples_per_reason * 4):
+                lines.append(f"- {times}x: {unit[:300]}")
+        for reason in sorted(self.examples):
+            lines += ["", f"## {reason}", ""]
+            for doc_id, excerpt in self.examples[reason]:
+                quoted = excerpt.strip().replace("\n", " ⏎ ")[:300]
+                lines.append(f"- `{doc_id}`: {quoted}")
+        return "\n".join(lines) + "\n"
