@@ -9,34 +9,31 @@ The prompt is --prompt TEXT, the file --prompt-file PATH, or stdin with --prompt
 stdin is read only when asked for, so a script with an open stdin never hangs. No prompt: a new document.
 Generation stops at the end-of-text token, at any --stop string (the text is cut before it) or after
 --max-new-tokens. One sample is streamed; several (--num-samples) run as one batch and are printed
-one after another when all are done. Sampling goes through stages/lib/model/decoding.py.
+one after another when all are done. Sampling goes through stages/lib/model/decoding.py, the streamed
+text through stages/lib/model/text_stream.py.
 
---chat reads your messages from stdin, a line each, and streams the model's answers in the chat format
-(stages/lib/tokens/chat.py), keeping the history; an answer ends at <|end|>. When the history outgrows
-the context, the oldest turns are dropped (the --system prompt stays) and a note says so. /exit or
-end of input (Ctrl-D) ends the chat.
+--chat reads your messages from stdin, a line each, and streams the model's answers in the chat format,
+keeping the history (stages/lib/model/chat_session.py); /exit or end of input (Ctrl-D) ends the chat.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TextIO
 
 import torch
 
 from stages.lib.errors import UserError, run_stage
+from stages.lib.model.chat_session import EXIT, chat
 from stages.lib.model.checkpoint import check_tokenizer, load_checkpoint
-from stages.lib.model.decoding import KEEP_FRACTION, Sampling, cut_at_stop, generate, stream
-from stages.lib.model.gpt import GPT
-from stages.lib.tokens.chat import ChatFormat
-from stages.lib.tokens.tokenizer_adapter import Tokenizer, load_tokenizer
+from stages.lib.model.decoding import Sampling, generate
+from stages.lib.model.text_stream import TextStream
 from stages.lib.runtime import resolve_device
+from stages.lib.tokens.tokenizer_adapter import load_tokenizer
 
-REPLACEMENT = "\ufffd"  # what decoding gives for the first bytes of a character whose last bytes are still to come
 CHECKPOINT = "artifacts/checkpoints/model.pt"
 CHAT_CHECKPOINT = "artifacts/checkpoints/sft.pt"  # the fine-tuned model (the sft stage)
-EXIT = "/exit"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -104,110 +101,6 @@ def read_prompt(args: argparse.Namespace, stdin: TextIO) -> str:
     return args.prompt or ""
 
 
-def printable_end(text: str, stop_strings: Sequence[str]) -> int:
-    """How much of the text decoded so far can be printed for good: not a trailing U+FFFD (its character
-    may be completed by the next token), and not a tail that a stop string may begin with."""
-    end = len(text.rstrip(REPLACEMENT))
-    for stop in stop_strings:
-        for n in range(min(len(stop) - 1, len(text)), 0, -1):  # the longest tail that begins the stop string
-            if text.endswith(stop[:n]):
-                end = min(end, len(text) - n)
-                break
-    return end
-
-
-class TextStream:
-    """Writes a sample's text as its tokens arrive: each step decodes all the new ids (a character's bytes
-    may be split across tokens) and writes what was not written yet, up to printable_end."""
-
-    def __init__(self, decode: Callable[[list[int]], str], stop_strings: Sequence[str], out: TextIO,
-                 stop_token: int | None):
-        self.decode, self.stop_strings, self.out, self.stop_token = decode, stop_strings, out, stop_token
-        self.ids: list[int] = []
-        self.written = 0
-
-    def add(self, token: int | None) -> None:
-        if token is None or token == self.stop_token:
-            return
-        self.ids.append(token)
-        text, _ = cut_at_stop(self.decode(self.ids), self.stop_strings)
-        self.write(text[:printable_end(text, self.stop_strings)])
-
-    def finish(self, text: str) -> None:
-        """Write the rest of the final text (held-back characters included)."""
-        self.write(text)
-
-    def write(self, text: str) -> None:
-        if len(text) > self.written:
-            self.out.write(text[self.written:])
-            self.out.flush()
-            self.written = len(text)
-
-
-# --------------------------------------------------------------------------- chat
-
-def fit_history(messages: list[dict], fmt: ChatFormat, budget: int) -> tuple[list[dict], int]:
-    """The messages whose prompt fits in `budget` tokens, dropping the oldest turns (the system prompt stays),
-    and how many messages were dropped. The last message (the new one) is never dropped."""
-    system = messages[:1] if messages and messages[0]["role"] == "system" else []
-    turns = messages[len(system):]
-    dropped = 0
-    while len(turns) > 1 and len(fmt.encode_prompt(system + turns)) > budget:
-        cut = next((i for i in range(1, len(turns)) if turns[i]["role"] == "user"), len(turns) - 1)
-        turns, dropped = turns[cut:], dropped + cut  # a whole turn: the user message and the answers to it
-    return system + turns, dropped
-
-
-def chat(model: GPT, tok: Tokenizer, args: argparse.Namespace, sampling: Sampling, generator: torch.Generator,
-         stdin: TextIO, out: TextIO, err: TextIO) -> None:
-    """Answer each line of stdin in turn, streaming the answers, with the conversation as context."""
-    fmt = ChatFormat(tok)
-    # The prompt keeps at most what the decoding loop keeps when it cuts the context, so the answer has room.
-    budget = max(1, int(model.cfg.block_size * KEEP_FRACTION))
-    history = [{"role": "system", "content": args.system}] if args.system else []
-    device = next(model.parameters()).device
-    while True:
-        if stdin.isatty():
-            out.write("> ")
-            out.flush()
-        line = stdin.readline()
-        if not line or line.strip() == EXIT:
-            return
-        if not line.strip():
-            continue
-        history, dropped = fit_history(history + [{"role": "user", "content": line.rstrip("\n")}], fmt, budget)
-        prompt = fmt.encode_prompt(history)
-        if dropped:
-            err.write(f"(dropped the {dropped} oldest messages to fit the {model.cfg.block_size}-token context)\n")
-        if len(prompt) > budget:
-            err.write(f"(your message is {len(prompt)} tokens with the template, over the {budget} the "
-                      f"{model.cfg.block_size}-token context leaves: say it shorter)\n")
-            history.pop()
-            continue
-        history.append({"role": "assistant", "content": answer(model, tok, fmt, prompt, args, sampling,
-                                                               generator, device, out)})
-
-
-def answer(model: GPT, tok: Tokenizer, fmt: ChatFormat, prompt: list[int], args: argparse.Namespace,
-           sampling: Sampling, generator: torch.Generator, device: torch.device, out: TextIO) -> str:
-    """Stream the model's answer to `prompt`, up to <|end|> (or end-of-text, or a --stop string); return it."""
-    text_stream = TextStream(tok.decode, args.stop, out, fmt.end_id)
-    ids: list[int] = []
-    for (token,) in stream(model, torch.tensor([prompt], device=device), args.max_new_tokens, sampling,
-                           stop_token=fmt.end_id, stop_strings=args.stop, decode=tok.decode, generator=generator):
-        if token in (fmt.end_id, fmt.eot_id):  # the model may also end the document: that ends its turn too
-            break
-        ids.append(token)
-        text_stream.add(token)
-    text, _ = cut_at_stop(tok.decode(ids), args.stop)
-    text_stream.finish(text)
-    out.write("\n")
-    out.flush()
-    return text
-
-
-# --------------------------------------------------------------------------- main
-
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     sampling = check_args(args)
@@ -219,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     generator = torch.Generator(device=device).manual_seed(args.seed)
     if args.chat:
-        chat(model, tok, args, sampling, generator, sys.stdin, sys.stdout, sys.stderr)
+        chat(model, tok, sampling, generator, sys.stdin, sys.stdout, sys.stderr, system=args.system,
+             max_new_tokens=args.max_new_tokens, stop_strings=args.stop)
         return
     prompt_ids = tok.encode(prompt) or [tok.eot_id]  # an empty prompt starts a new document
     batch = torch.tensor([prompt_ids] * args.num_samples, device=device)  # [num_samples, T]

@@ -132,16 +132,17 @@ def run_chat(chat_model, stdin_text, monkeypatch, capsys, *flags):
     import sys
 
     from stages import generate as cli
+    from stages.lib.model import chat_session
 
     folder = chat_model[0]
     prompts = []
-    real_stream = cli.stream
+    real_stream = chat_session.stream
 
     def spy(model, prompt, *args, **kwargs):  # records each prompt the chat sends to the decoding loop
         prompts.append(prompt[0].tolist())
         return real_stream(model, prompt, *args, **kwargs)
 
-    monkeypatch.setattr(cli, "stream", spy)
+    monkeypatch.setattr(chat_session, "stream", spy)
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin_text))
     cli.main(["--chat", "--checkpoint", str(folder / "sft.pt"), "--tokenizer", str(folder / "tokenizer"),
               "--device", "cpu", "--temperature", "0", "--max-new-tokens", "6", *flags])
@@ -186,7 +187,7 @@ def test_chat_drops_the_oldest_turns_keeps_the_system_prompt_and_says_so(chat_mo
 
 
 def test_fit_history_drops_whole_turns(tok):
-    from stages.generate import fit_history
+    from stages.lib.model.chat_session import fit_history
 
     fmt = ChatFormat(tok)
     system = {"role": "system", "content": "Be brief."}

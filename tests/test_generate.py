@@ -15,6 +15,7 @@ from stages.lib.errors import UserError
 from stages.lib.model.checkpoint import save_checkpoint
 from stages.lib.model.decoding import Sampling, generate
 from stages.lib.model.gpt import GPT
+from stages.lib.model.text_stream import TextStream, printable_end
 from stages.lib.params import ModelParams
 from stages.lib.tokens.tokenizer_adapter import train_tokenizer
 
@@ -104,7 +105,7 @@ def test_a_prompt_file_that_is_not_utf8_is_refused(trained, capsys, tmp_path):
 def test_text_stream_holds_back_split_characters_and_stop_string_beginnings():
     out = io.StringIO()
     utf8 = lambda ids: bytes(ids).decode("utf-8", errors="replace")  # noqa: E731  one token per byte
-    stream = cli.TextStream(utf8, ["<end>"], out, stop_token=None)
+    stream = TextStream(utf8, ["<end>"], out, stop_token=None)
     writes = []
     for byte in "é <en".encode() + b"d>":
         stream.add(byte)
@@ -112,7 +113,7 @@ def test_text_stream_holds_back_split_characters_and_stop_string_beginnings():
     assert writes[0] == ""  # the first byte of "é" alone decodes to U+FFFD: held back
     assert writes[1] == "é"
     assert writes[-1] == "é "  # "<en", then "<end>" is a stop string: never written
-    assert cli.printable_end("ab<e", ["<end>"]) == 2 and cli.printable_end("ab<x", ["<end>"]) == 4
+    assert printable_end("ab<e", ["<end>"]) == 2 and printable_end("ab<x", ["<end>"]) == 4
 
 
 def test_stdin_prompt_through_the_command_line(trained):
