@@ -3,9 +3,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stages.lib.data.quality import (
+    DocStats,
+    duplicate_line_fraction,
+    duplicate_ngram_fraction,
+    quality_failure,
+    top_ngram_fraction,
+)
 from stages.lib.params import QUALITY_FILTERS, QualityParams
-from stages.lib.data.quality import (DocStats, duplicate_line_fraction, duplicate_ngram_fraction, quality_failure,
-                                top_ngram_fraction)
 
 CORPUS = Path("data/raw/shakespeare-milton")
 

@@ -46,7 +46,8 @@ def ray_instance():
 
 def run_stage(project: Path, monkeypatch, stage, section: str, engine: str | None, **params) -> None:
     monkeypatch.chdir(project)
-    Path("params.yaml").write_text(yaml.safe_dump({section: params if engine is None else {**params, "engine": engine}}))
+    section_params = params if engine is None else {**params, "engine": engine}
+    Path("params.yaml").write_text(yaml.safe_dump({section: section_params}))
     stage.main()
 
 

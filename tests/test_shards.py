@@ -7,9 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stages.lib.data.shards import (
+    HEADER_BYTES,
+    MAGIC,
+    VERSION,
+    ShardWriter,
+    open_tokens,
+    read_header,
+    shard_paths,
+    token_dtype,
+)
 from stages.lib.errors import UserError
-from stages.lib.data.shards import (HEADER_BYTES, MAGIC, VERSION, ShardWriter, open_tokens, read_header, shard_paths,
-                               token_dtype)
 
 
 def random_documents(rng: np.random.Generator, n_docs: int, vocab: int, eot: int = 0, max_len: int = 20):
