@@ -12,33 +12,26 @@ from collections import Counter
 from pathlib import Path
 
 from stages.lib.atomic import atomic_dir
-from stages.lib.data.documents import iter_documents
-from stages.lib.data.instruction_builder import BuildSettings, build_split
-from stages.lib.data.split import train_documents, val_documents
-from stages.lib.errors import UserError, run_stage
-from stages.lib.params import InstructionsParams, PackParams, load_params
+from stages.lib.data.heldout import require_items, split_sources
+from stages.lib.data.instruction_builder import build_split
+from stages.lib.errors import run_stage
+from stages.lib.params import InstructionsParams, load_params
 
-# The pack section is read for its split alone: dvc.yaml lists these two keys, not the section.
+# Of the pack section, only the two keys of its split: a change to pack.shard_tokens does not rebuild the set.
 PARAM_SECTIONS = ["instructions", "pack.seed", "pack.val_fraction"]
 IN_DIR = Path("data/interim/clean")
 OUT_DIR = Path("data/instructions")
 
 
 def main() -> None:
-    params = load_params(["instructions", "pack"])
+    params = load_params(PARAM_SECTIONS)
     ip: InstructionsParams = params["instructions"]
-    pack: PackParams = params["pack"]
-    settings = BuildSettings(ip.n_train, ip.n_val, ip.kinds, ip.max_chars, ip.system_fraction, ip.seed)
-    select = {"train": train_documents, "val": val_documents}
+    sources = split_sources(IN_DIR, params["pack.seed"], params["pack.val_fraction"])
     wanted = {"train": ip.n_train, "val": ip.n_val}
-    records = {split: build_split(lambda: select[split](iter_documents(IN_DIR), pack.seed, pack.val_fraction),
-                                  wanted[split], split, settings)
-               for split in select}
-    for split, built in records.items():
-        if not built:
-            raise UserError(f"no {split} instruction could be built from the {split} documents in {IN_DIR}: they "
-                            f"need several lines each (merge.doc_mode: file keeps whole files), or change "
-                            f"pack.val_fraction={pack.val_fraction}")
+    records = {split: build_split(sources[split], n, split, ip) for split, n in wanted.items()}
+    require_items(records, "instruction", f"that split's documents in {IN_DIR}",
+                  f"they need several lines each (merge.doc_mode: file keeps whole files), or change "
+                  f"pack.val_fraction={params['pack.val_fraction']}")
 
     with atomic_dir(OUT_DIR) as out_dir:
         for split, built in records.items():

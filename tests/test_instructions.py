@@ -2,6 +2,7 @@
 split exactly as pack splits, answers readable from the prompt)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
@@ -11,13 +12,13 @@ import yaml
 
 import stages.instructions
 from stages.lib.data.documents import Document, DocumentWriter, iter_documents
-from stages.lib.data.instruction_builder import (EXACT_MATCH_KINDS, KINDS, BuildSettings, build_split, lines_of,
-                                                 speeches)
+from stages.lib.data.heldout import lines_of
+from stages.lib.data.instruction_builder import EXACT_MATCH_KINDS, KINDS, InstructionDocument, build_split, speeches
 from stages.lib.data.instructions import load_conversations, load_records
 from stages.lib.data.split import train_documents, val_documents
 from stages.lib.engines.local_pack import split_batches
 from stages.lib.errors import UserError
-from stages.lib.params import PackParams
+from stages.lib.params import InstructionsParams, PackParams
 
 CHAT = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
                      {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Name?"},
@@ -94,7 +95,7 @@ def test_a_json_file_must_hold_a_list(tmp_path):
 
 # --------------------------------------------------------------------------- the builder
 
-SETTINGS = BuildSettings(n_train=70, n_val=20, kinds=list(KINDS), max_chars=500, system_fraction=0.3, seed=7)
+SETTINGS = InstructionsParams(n_train=70, n_val=20, kinds=list(KINDS), max_chars=500, system_fraction=0.3, seed=7)
 NAMES = ["HAMLET", "Hor", "OPHELIA"]
 
 
@@ -151,7 +152,7 @@ def test_builder_is_deterministic_and_seeded(tmp_path):
     pack = PackParams(val_fraction=0.3, seed=5)
     first = build(tmp_path / "clean", "train", pack, 70)
     assert first == build(tmp_path / "clean", "train", pack, 70)
-    other = BuildSettings(**{**SETTINGS.__dict__, "seed": 8})
+    other = dataclasses.replace(SETTINGS, seed=8)
     assert first != build(tmp_path / "clean", "train", pack, 70, other)
 
 
@@ -172,7 +173,8 @@ def test_records_mix_kinds_fit_max_chars_and_answers_are_readable_from_the_promp
             assert re.fullmatch("[ABCD]", answer)
             options = dict(re.findall(r"^([ABCD])\. (.*)$", question, re.M))
             context = question.split("\n\n")[1].split("\n")
-            doc_lines = lines_of(next(d for d in make_documents(12) if d.id == r["doc"]).text)
+            doc_lines = [line.strip() for _, line in lines_of(next(d for d in make_documents(12)
+                                                                   if d.id == r["doc"]).text)]
             i = next(i for i in range(len(doc_lines) - 2) if doc_lines[i:i + 2] == context
                      and doc_lines[i + 2] == options[answer])
             assert len(set(options.values())) == 4 and i >= 0
@@ -191,6 +193,12 @@ def test_records_mix_kinds_fit_max_chars_and_answers_are_readable_from_the_promp
             speech = [block for block in question.split("\n\n") if line in block.split("\n")[1:]]
             assert len(speech) == 1 and speech[0].split("\n")[0] == answer + "."
     assert set(EXACT_MATCH_KINDS) == set(KINDS) - {"continue"}
+
+
+def test_lines_are_the_non_blank_lines_stripped_of_any_whitespace():
+    text = "  first\r\n \t\n\u3000second \x0b\n\n\x85\nthird"
+    lines = InstructionDocument(Document("d", "t", text), SETTINGS).lines
+    assert lines == [line.strip() for line in text.split("\n") if line.strip()] == ["first", "second", "third"]
 
 
 def test_speeches_need_a_recurring_label_after_a_blank_line():

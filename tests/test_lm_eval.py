@@ -17,13 +17,13 @@ import pytest
 import torch
 import yaml
 
-from stages.export import export
-from stages.lib.evaluation.tasks import load_task, score_task
+from stages.lib.evaluation.task_format import lm_eval_config, load_task
+from stages.lib.evaluation.tasks import score_task
 from stages.lib.model.checkpoint import save_checkpoint
 from stages.lib.model.gpt import GPT
+from stages.lib.model.hf_folder import export
 from stages.lib.params import ModelParams
 from stages.lib.tokens.tokenizer_adapter import train_tokenizer
-from stages.tasks import lm_eval_config
 
 pytest.importorskip("lm_eval")
 

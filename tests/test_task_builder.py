@@ -1,6 +1,7 @@
 """The tasks stage: items built deterministically from validation documents alone, verbatim pieces of them."""
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 
@@ -9,14 +10,16 @@ import yaml
 
 import stages.tasks
 from stages.lib.data.documents import Document, DocumentWriter, iter_documents
+from stages.lib.data.heldout import lines_of
 from stages.lib.data.split import val_documents
 from stages.lib.engines.local_pack import split_batches
-from stages.lib.evaluation.task_builder import BuildSettings, build_tasks, lines_of, span, word_positions
-from stages.lib.evaluation.tasks import Cloze, MultipleChoice, load_task
-from stages.lib.params import PackParams
+from stages.lib.errors import UserError
+from stages.lib.evaluation.task_builder import build_tasks, span, word_positions
+from stages.lib.evaluation.task_format import Cloze, MultipleChoice, load_task
+from stages.lib.params import PackParams, TasksParams
 
-SETTINGS = BuildSettings(n_items=40, context_lines=3, choice_lines=2, n_choices=4, min_word_chars=4,
-                         max_chars=300, seed=7)
+SETTINGS = TasksParams(n_items=40, context_lines=3, choice_lines=2, n_choices=4, min_word_chars=4,
+                       max_chars=300, seed=7)
 WORDS = ["honour", "crown", "night", "sword", "gentle", "heaven", "father", "whither", "speak", "thou"]
 
 
@@ -79,8 +82,8 @@ def test_items_are_verbatim_pieces_of_their_document():
 def test_last_word_skips_lines_whose_word_the_context_lacks():
     text = "a zebra ran\nfour five six\nseven eight nine\nthe word zebra\nthe word three\n"
     units = lines_of(text)
-    settings = BuildSettings(n_items=5, context_lines=3, choice_lines=1, n_choices=2, min_word_chars=4,
-                             max_chars=500, seed=1)
+    settings = TasksParams(n_items=5, context_lines=3, choice_lines=1, n_choices=2, min_word_chars=4,
+                           max_chars=500, seed=1)
     assert word_positions(units, settings) == [3]  # "zebra" is in its context, "three" is not in its own
 
 
@@ -88,7 +91,7 @@ def test_the_same_seed_builds_the_same_tasks_and_another_seed_others():
     docs = make_documents(6)
     first = build_tasks(lambda: docs, SETTINGS)
     assert build_tasks(lambda: list(docs), SETTINGS) == first
-    other = build_tasks(lambda: docs, BuildSettings(**{**SETTINGS.__dict__, "seed": 8}))
+    other = build_tasks(lambda: docs, dataclasses.replace(SETTINGS, seed=8))
     assert other["next_passage"] != first["next_passage"] and other["last_word"] != first["last_word"]
 
 
@@ -138,5 +141,6 @@ def test_the_stage_says_what_to_do_when_no_item_can_be_built(tmp_path, monkeypat
     write_corpus(tmp_path / "data/interim/clean", [Document(f"d{i}", "t", "a short document\n") for i in range(20)])
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"pack": {"val_fraction": 0.5}}))
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(stages.tasks.UserError, match="need more than tasks.context_lines"):
+    with pytest.raises(UserError, match="no next_passage item could be built from the validation documents in "
+                                        "data/interim/clean: they need more than tasks.context_lines=6"):
         stages.tasks.main()

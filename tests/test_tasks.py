@@ -14,9 +14,16 @@ import torch
 import torch.nn.functional as F
 
 from stages.lib.errors import UserError
-from stages.lib.evaluation.tasks import (Cloze, Loglik, MultipleChoice, Task, cloze_metrics, encode_pair,
-                                         load_task, loglikelihoods, model_input, multiple_choice_metrics,
-                                         score_task)
+from stages.lib.evaluation.task_format import Cloze, MultipleChoice, Task, load_task
+from stages.lib.evaluation.tasks import (
+    Loglik,
+    cloze_metrics,
+    encode_pair,
+    loglikelihoods,
+    model_input,
+    multiple_choice_metrics,
+    score_task,
+)
 from stages.lib.model.gpt import GPT
 from stages.lib.params import ModelParams
 
@@ -55,8 +62,8 @@ def write_lines(path, lines: list[str]):
 # --------------------------------------------------------------------------- format
 
 def test_both_formats_load_and_blank_lines_are_skipped(tmp_path):
-    mc = write_lines(tmp_path / "quiz.jsonl", [json.dumps({"context": "a", "choices": [" b", " c"], "answer": 1}),
-                                                "", json.dumps({"context": "d", "choices": ["e", "f", "g"], "answer": 0})])
+    mc = write_lines(tmp_path / "quiz.jsonl", [json.dumps({"context": "a", "choices": [" b", " c"], "answer": 1}), "",
+                                                json.dumps({"context": "d", "choices": ["e", "f", "g"], "answer": 0})])
     task = load_task(mc)
     assert (task.name, task.kind, len(task.items)) == ("quiz", "multiple_choice", 2)
     assert task.items[1] == MultipleChoice("d", ["e", "f", "g"], 0)
@@ -236,7 +243,7 @@ def test_a_continuation_that_adds_no_token_is_refused(model):
 # --------------------------------------------------------------------------- the eval stage
 
 def test_eval_names_task_metrics_by_file_stem_and_prints_chance(model, tmp_path):
-    from stages.evaluate import task_metrics, task_summary
+    from stages.lib.evaluation.report import task_metrics, task_summary
     tok = types.SimpleNamespace(encode=char_encode, eot_id=EOT)
     mc = load_task(write_lines(tmp_path / "quiz.jsonl", [json.dumps({"context": "ab", "choices": [" c", " d"],
                                                                       "answer": 1})]))

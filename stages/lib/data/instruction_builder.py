@@ -14,21 +14,18 @@ but `continue`'s is short, so exact match measures it:
 
 Some records open with a system prompt (system_fraction). Each record is
 {"messages": [...], "kind": ..., "doc": the document id}, chat JSONL (stages/lib/data/instructions.py).
-
-Two passes over the documents keep memory bounded: the first counts each kind's usable positions per
-document, the second builds the items at positions drawn from those counts with seeded generators.
+The positions are drawn over all documents by stages/lib/data/heldout.py.
 """
 from __future__ import annotations
 
 import random
 import re
 from collections import Counter
-from dataclasses import dataclass
-from typing import Callable, Iterable, Optional
+from typing import Callable, Optional
 
 from stages.lib.data.documents import Document
-from stages.lib.data.draws import draw_positions
-from stages.lib.params import INSTRUCTION_KINDS
+from stages.lib.data.heldout import DISTRACTOR_TRIES, Source, draw_items, lines_of
+from stages.lib.params import INSTRUCTION_KINDS, InstructionsParams
 
 KINDS = INSTRUCTION_KINDS  # (the params validate instructions.kinds against them)
 EXACT_MATCH_KINDS = ("next_line", "missing_word", "first_word", "last_word", "followup", "speaker")
@@ -38,8 +35,6 @@ SYSTEM_PROMPTS = (
     "You help people study texts. Give only the answer.",
 )
 LETTERS = "ABCD"
-CANDIDATES_PER_ITEM = 2  # positions drawn per wanted item: a few fail (too long, no distractors), the rest spare
-DISTRACTOR_TRIES = 50
 MIN_SPEAKER_LABELS = 3  # a name must head this many speeches in the document to count as a speaker
 SPEECH_LINES = 3  # lines shown of each speech
 SPEECHES = 3  # speeches in a speaker passage
@@ -51,21 +46,6 @@ _INLINE = re.compile(r"^\s+([A-Z][a-z]+)\. (\S.*)$")  # Folio style: "   Ham. To
 Turns = list[tuple[str, str]]  # (user, assistant) pairs
 Positions = Callable[[list[str]], list[int]]
 Builder = Callable[[list[str], int, random.Random], Optional[Turns]]
-
-
-@dataclass(frozen=True)
-class BuildSettings:
-    n_train: int
-    n_val: int
-    kinds: list[str]
-    max_chars: int  # of a conversation's contents, system prompt included
-    system_fraction: float
-    seed: int
-
-
-def lines_of(text: str) -> list[str]:
-    """The non-blank lines, stripped."""
-    return [line.strip() for line in text.split("\n") if line.strip()]
 
 
 def words(line: str) -> list[re.Match]:
@@ -186,27 +166,9 @@ LINE_KINDS: dict[str, tuple[Positions, Builder]] = {
 }
 
 
-class Parsed:
-    """A document's lines and speeches, parsed once for every kind."""
-
-    def __init__(self, text: str):
-        self.lines = lines_of(text)
-        self.speeches = speeches(text)
-
-    def positions(self, kind: str) -> list[int]:
-        if kind == "speaker":
-            return speaker_positions_of(self.speeches)
-        return LINE_KINDS[kind][0](self.lines)
-
-    def item(self, kind: str, p: int, rng: random.Random) -> Turns | None:
-        if kind == "speaker":
-            return speaker_item_of(self.speeches, p, rng)
-        return LINE_KINDS[kind][1](self.lines, p, rng)
-
-
 # --------------------------------------------------------------------------- the set
 
-def conversation(turns: Turns, rng: random.Random, s: BuildSettings) -> list[dict] | None:
+def conversation(turns: Turns, rng: random.Random, s: InstructionsParams) -> list[dict] | None:
     """The messages, with a system prompt on a system_fraction of records; None when over max_chars."""
     messages = [{"role": "system", "content": rng.choice(SYSTEM_PROMPTS)}] if rng.random() < s.system_fraction \
         else []
@@ -215,38 +177,38 @@ def conversation(turns: Turns, rng: random.Random, s: BuildSettings) -> list[dic
     return messages if sum(len(m["content"]) for m in messages) <= s.max_chars else None
 
 
+class InstructionDocument:
+    """A document's lines and speeches, parsed once for every kind; its items are records of the set."""
+
+    def __init__(self, doc: Document, s: InstructionsParams):
+        self.id, self.s = doc.id, s
+        self.lines = [line.strip() for _, line in lines_of(doc.text)]  # instructions show lines unindented
+        self.speeches = speeches(doc.text)
+
+    def positions(self, kind: str) -> list[int]:
+        if kind == "speaker":
+            return speaker_positions_of(self.speeches)
+        return LINE_KINDS[kind][0](self.lines)
+
+    def item(self, kind: str, p: int, rng: random.Random) -> dict | None:
+        """The record at position p, or None when the kind cannot be asked there or it is over max_chars."""
+        if kind == "speaker":
+            turns = speaker_item_of(self.speeches, p, rng)
+        else:
+            turns = LINE_KINDS[kind][1](self.lines, p, rng)
+        messages = conversation(turns, rng, self.s) if turns else None
+        return {"messages": messages, "kind": kind, "doc": self.id} if messages else None
+
+
 def shares(n: int, kinds: list[str]) -> dict[str, int]:
     """n items split evenly over the kinds, the first kinds taking the remainder."""
     return {kind: n // len(kinds) + (i < n % len(kinds)) for i, kind in enumerate(kinds)}
 
 
-def build_split(documents: Callable[[], Iterable[Document]], n: int, split: str, s: BuildSettings) -> list[dict]:
-    """n records (fewer when the documents hold fewer) from the documents `documents()` yields (called twice)."""
-    counts: dict[str, list[int]] = {kind: [] for kind in s.kinds}  # usable positions per document
-    for doc in documents():
-        parsed = Parsed(doc.text)
-        for kind in s.kinds:
-            counts[kind].append(len(parsed.positions(kind)))
-
-    wanted = {kind: draw_positions(counts[kind], k_items * CANDIDATES_PER_ITEM,  # kind -> document -> draws
-                                   random.Random(f"{s.seed}:{split}:{kind}"))
-              for kind, k_items in shares(n, s.kinds).items()}
-
-    built: dict[str, list[tuple[int, dict]]] = {kind: [] for kind in s.kinds}
-    for d, doc in enumerate(documents()):
-        if not any(d in wanted[kind] for kind in s.kinds):
-            continue
-        parsed = Parsed(doc.text)
-        for kind in s.kinds:
-            usable = parsed.positions(kind)
-            for rank, i in wanted[kind].get(d, []):
-                rng = random.Random(f"{s.seed}:{split}:{kind}:{rank}")
-                turns = parsed.item(kind, usable[i], rng)
-                messages = conversation(turns, rng, s) if turns else None
-                if messages:
-                    built[kind].append((rank, {"messages": messages, "kind": kind, "doc": doc.id}))
-    records = [r for kind, k_items in shares(n, s.kinds).items()
-               for _, r in sorted(built[kind], key=lambda b: b[0])[:k_items]]
+def build_split(documents: Source, n: int, split: str, s: InstructionsParams) -> list[dict]:
+    """n records (fewer when the documents hold fewer) from the documents `documents()` yields (called twice),
+    instructions.kinds in equal shares, shuffled."""
+    built = draw_items(documents, lambda doc: InstructionDocument(doc, s), shares(n, s.kinds), f"{s.seed}:{split}")
+    records = [record for kind in s.kinds for record in built[kind]]
     random.Random(f"{s.seed}:{split}:order").shuffle(records)  # kinds mixed, not in blocks
     return records
-

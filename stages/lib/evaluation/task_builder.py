@@ -8,47 +8,20 @@
 
 Texts are cut at non-blank lines and keep their original whitespace, so a
 context followed by its true continuation is a verbatim piece of the document.
-
-Two passes over the documents keep memory bounded on a big corpus: the first
-counts the usable positions of each document, the second builds items at
-positions drawn from those counts with a seeded generator.
+The positions are drawn over all documents by stages/lib/data/heldout.py.
 """
 from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable
 
 from stages.lib.data.documents import Document
-from stages.lib.data.draws import draw_positions
-from stages.lib.evaluation.tasks import Cloze, MultipleChoice
+from stages.lib.data.heldout import DISTRACTOR_TRIES, Lines, Source, draw_items, lines_of
+from stages.lib.evaluation.task_format import Cloze, MultipleChoice
+from stages.lib.params import TasksParams
 
-_LINE = re.compile(r"[^\n]*\S[^\n]*")  # a non-blank line, with its indentation
 _LAST_WORD = re.compile(r"^(.*\S)(\s+)([^\W\d_]+)([^\w\s]*)$")  # prefix, space, word (letters), punctuation
-CANDIDATES_PER_ITEM = 2  # positions drawn per wanted item: a few fail (no distinct distractors), the rest spare
-DISTRACTOR_TRIES = 50
-Lines = list[tuple[str, str]]  # (separator, line) for each non-blank line of a document
-
-
-@dataclass(frozen=True)
-class BuildSettings:
-    n_items: int
-    context_lines: int
-    choice_lines: int
-    n_choices: int
-    min_word_chars: int
-    max_chars: int
-    seed: int
-
-
-def lines_of(text: str) -> Lines:
-    """(separator, line) for each non-blank line; the separator is the text since the previous line."""
-    units, end = [], 0
-    for match in _LINE.finditer(text):
-        units.append((text[end:match.start()], match.group()))
-        end = match.end()
-    return units
 
 
 def span(units: Lines, start: int, count: int) -> str:
@@ -58,7 +31,7 @@ def span(units: Lines, start: int, count: int) -> str:
 
 # --------------------------------------------------------------------------- next_passage
 
-def passage_positions(units: Lines, s: BuildSettings) -> list[int]:
+def passage_positions(units: Lines, s: TasksParams) -> list[int]:
     """Starts of contexts whose context and true next passage fit in max_chars."""
     c, k = s.context_lines, s.choice_lines
     if len(units) < c + k * s.n_choices:  # too short to hold the distractors too
@@ -67,7 +40,7 @@ def passage_positions(units: Lines, s: BuildSettings) -> list[int]:
             if len(span(units, p, c)) + len(units[p + c][0]) + len(span(units, p + c, k)) <= s.max_chars]
 
 
-def passage_item(units: Lines, p: int, s: BuildSettings, rng: random.Random) -> MultipleChoice | None:
+def passage_item(units: Lines, p: int, s: TasksParams, rng: random.Random) -> MultipleChoice | None:
     """The item at position p, or None when the document has too few distinct passages that fit."""
     c, k = s.context_lines, s.choice_lines
     context, sep = span(units, p, c), units[p + c][0]
@@ -92,7 +65,7 @@ def passage_item(units: Lines, p: int, s: BuildSettings, rng: random.Random) -> 
 
 # --------------------------------------------------------------------------- last_word
 
-def word_positions(units: Lines, s: BuildSettings) -> list[int]:
+def word_positions(units: Lines, s: TasksParams) -> list[int]:
     """Lines (after context_lines others) ending in a word of min_word_chars letters that fit in max_chars
     and that the context already holds.
 
@@ -111,7 +84,7 @@ def word_positions(units: Lines, s: BuildSettings) -> list[int]:
     return positions
 
 
-def word_item(units: Lines, p: int, s: BuildSettings, rng: random.Random) -> Cloze:
+def word_item(units: Lines, p: int, s: TasksParams, rng: random.Random) -> Cloze:
     """The item at line p (rng unused: both tasks' builders take the same arguments)."""
     c = s.context_lines
     prefix, space, word, _ = _LAST_WORD.match(units[p][1]).groups()
@@ -120,40 +93,28 @@ def word_item(units: Lines, p: int, s: BuildSettings, rng: random.Random) -> Clo
 
 # --------------------------------------------------------------------------- both tasks
 
-Positions = Callable[[Lines, BuildSettings], list[int]]
-Builder = Callable[[Lines, int, BuildSettings, random.Random], MultipleChoice | Cloze | None]
+Positions = Callable[[Lines, TasksParams], list[int]]
+Builder = Callable[[Lines, int, TasksParams, random.Random], MultipleChoice | Cloze | None]
 TASKS: dict[str, tuple[Positions, Builder]] = {
     "next_passage": (passage_positions, passage_item),
     "last_word": (word_positions, word_item),
 }
 
 
-def build_tasks(documents: Callable[[], Iterable[Document]], s: BuildSettings) -> dict[str, list]:
-    """Items of each task in TASKS, from the documents `documents()` yields (called twice: two passes).
+class TaskDocument:
+    """A document's lines, parsed once for both tasks."""
 
-    Positions are drawn uniformly over all documents' usable positions, in a
-    seeded random order; an item that fails to build gives way to the next one.
-    """
-    counts = {name: [] for name in TASKS}  # usable positions per document, in document order
-    for doc in documents():
-        units = lines_of(doc.text)
-        for name, (positions, _) in TASKS.items():
-            counts[name].append(len(positions(units, s)))
+    def __init__(self, doc: Document, s: TasksParams):
+        self.units, self.s = lines_of(doc.text), s
 
-    # task -> document index -> [(rank, position index within the document)]
-    wanted = {name: draw_positions(counts[name], s.n_items * CANDIDATES_PER_ITEM, random.Random(f"{s.seed}:{name}"))
-              for name in TASKS}
+    def positions(self, name: str) -> list[int]:
+        return TASKS[name][0](self.units, self.s)
 
-    built = {name: [] for name in TASKS}  # (rank, item)
-    for d, doc in enumerate(documents()):
-        if not any(d in wanted[name] for name in TASKS):
-            continue
-        units = lines_of(doc.text)
-        for name, (positions, builder) in TASKS.items():
-            usable = positions(units, s)
-            for rank, i in wanted[name].get(d, []):
-                item = builder(units, usable[i], s, random.Random(f"{s.seed}:{name}:{rank}"))
-                if item is not None:
-                    built[name].append((rank, item))
-    return {name: [item for _, item in sorted(built[name], key=lambda r: r[0])[:s.n_items]] for name in TASKS}
+    def item(self, name: str, p: int, rng: random.Random) -> MultipleChoice | Cloze | None:
+        return TASKS[name][1](self.units, p, self.s, rng)
 
+
+def build_tasks(documents: Source, s: TasksParams) -> dict[str, list]:
+    """tasks.n_items items of each task in TASKS (fewer when the documents hold fewer), drawn uniformly over
+    the documents `documents()` yields (called twice: two passes)."""
+    return draw_items(documents, lambda doc: TaskDocument(doc, s), dict.fromkeys(TASKS, s.n_items), str(s.seed))

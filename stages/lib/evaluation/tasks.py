@@ -1,10 +1,6 @@
 """Benchmark tasks: multiple choice and cloze, scored by log-likelihood as lm-evaluation-harness does it.
 
-A task file is JSONL, one record per line:
-  multiple choice  {"context": str, "choices": [str, ...], "answer": int}
-  cloze            {"context": str, "target": str}
-The continuation (a choice or the target) is appended to the context as-is: a
-choice that needs a leading space carries it. The task's name is the file stem.
+The task files and their items are in stages/lib/evaluation/task_format.py.
 
 Scoring follows lm-evaluation-harness 0.4 (`hf` model, no BOS token) step by
 step, so `lm_eval` on the exported model reports the same accuracies:
@@ -22,11 +18,9 @@ step, so `lm_eval` on the exported model reports the same accuracies:
 from __future__ import annotations
 
 import collections
-import json
 import math
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -34,77 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from stages.lib.errors import UserError
+from stages.lib.evaluation.task_format import Cloze, MultipleChoice, Task
 from stages.lib.runtime import autocast
-
-
-@dataclass
-class MultipleChoice:
-    context: str
-    choices: list[str]
-    answer: int
-
-
-@dataclass
-class Cloze:
-    context: str
-    target: str
-
-
-@dataclass
-class Task:
-    name: str  # the file stem: metrics are task_<name>_<metric>
-    kind: str  # "multiple_choice" | "cloze"
-    items: list  # [MultipleChoice] or [Cloze]
-
-
-# --------------------------------------------------------------------------- reading task files
-
-def _record(line: str, where: str) -> MultipleChoice | Cloze:
-    """One JSONL line as an item; `where` is "file:line" for the error message."""
-    try:
-        rec = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise UserError(f"{where}: not valid JSON ({err.msg}): each line must be one JSON record") from None
-    if not isinstance(rec, dict) or not isinstance(rec.get("context"), str):
-        raise UserError(f'{where}: a record needs "context" (a string), with "choices" and "answer" '
-                        f'(multiple choice) or "target" (cloze)')
-    if "choices" in rec or "answer" in rec:
-        choices, answer = rec.get("choices"), rec.get("answer")
-        if not (isinstance(choices, list) and len(choices) >= 2 and all(isinstance(c, str) and c for c in choices)):
-            raise UserError(f'{where}: "choices" must be a list of at least 2 non-empty strings')
-        if not (isinstance(answer, int) and not isinstance(answer, bool) and 0 <= answer < len(choices)):
-            raise UserError(f'{where}: "answer" must be the index of the right choice, 0 to {len(choices) - 1}, '
-                            f'got {answer!r}')
-        return MultipleChoice(rec["context"], choices, answer)
-    if not (isinstance(rec.get("target"), str) and rec["target"]):
-        raise UserError(f'{where}: a record needs "choices" and "answer" (multiple choice) '
-                        f'or a non-empty "target" string (cloze)')
-    return Cloze(rec["context"], rec["target"])
-
-
-def load_task(path: str | Path) -> Task:
-    """Read and check a task file: every record of one kind; errors name the file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"task file {path} not found: build it (dvc repro tasks) or fix eval.tasks")
-    items = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            item = _record(line, f"{path}:{number}")
-            if items and type(item) is not type(items[0]):
-                raise UserError(f"{path}:{number}: a {_kind(item)} record in a {_kind(items[0])} task: "
-                                f"a task file holds one kind of record")
-            items.append(item)
-    if not items:
-        raise UserError(f"task file {path} holds no records: add some or remove it from eval.tasks")
-    return Task(path.stem, _kind(items[0]), items)
-
-
-def _kind(item: MultipleChoice | Cloze) -> str:
-    return "multiple_choice" if isinstance(item, MultipleChoice) else "cloze"
-
 
 # --------------------------------------------------------------------------- log-likelihoods
 
@@ -220,7 +145,7 @@ def score_task(model, encode: Callable[[str], list[int]], task: Task, prefix_id:
     truncated = sum(len(c) + len(k) > max_length + 1 for c, k in pairs)
     if truncated:  # lm-eval truncates the same way, and warns too
         warnings.warn(f"task {task.name}: {truncated} of {len(pairs)} inputs are longer than the model's context "
-                      f"of {max_length} tokens and lose the start of their context")
+                      f"of {max_length} tokens and lose the start of their context", stacklevel=2)
     scores = loglikelihoods(model, pairs, max_length, batch_tokens, device, dtype)
     metrics = (multiple_choice_metrics(task.items, scores) if task.kind == "multiple_choice"
                else cloze_metrics(task.items, scores))
