@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from stages.export import export
 from stages.lib.data.split import unit_hash
 from stages.lib.errors import UserError
 from stages.lib.model.checkpoint import save_checkpoint
 from stages.lib.model.decoding import Sampling, generate
 from stages.lib.model.gpt import GPT
 from stages.lib.model.hf_export import build_hf_model, choose_architecture
+from stages.lib.model.hf_folder import export
 from stages.lib.params import ModelParams, PackParams
 from stages.lib.tokens.hf_tokenizer import hf_tokenizer
 from stages.lib.tokens.tokenizer_adapter import train_tokenizer
