@@ -42,11 +42,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+import yaml  # noqa: E402
+
 from stages.lib.data.cleaning import DocumentCleaner  # noqa: E402
 from stages.lib.engines.local_clean import deduplicate  # noqa: E402
-from stages.lib.params import CleanParams, NearDedupeParams, parse_section  # noqa: E402
-
-import yaml  # noqa: E402
+from stages.lib.params import CleanParams, parse_section  # noqa: E402
 
 CORPUS = ROOT / "data/raw/shakespeare-milton"
 PARAGRAPH = re.compile(r"\n[ \t]*\n")
@@ -238,6 +238,7 @@ def signature_speed(pool: Pool, params: CleanParams) -> tuple[float, float]:
     """MB/s of one core computing sketches of the pool's documents (as a clean worker does), and of
     the previous design (128-permutation MinHash of word 5-grams) on the same texts."""
     import numpy as np
+
     from stages.lib.data.near_dedupe import MinHasher
     near = params.near_dedupe
     hasher, old = MinHasher(near.num_perm, near.ngram, near.seed), MinHasher(128, 5, near.seed)
@@ -265,6 +266,7 @@ def index_cost(params: CleanParams, docs: int, seed: int = 0) -> tuple[float, fl
     """(bytes per kept document, microseconds per document) of the index on distinct random sketches:
     one timed pass, then one under tracemalloc for the memory (ids included, as merge writes them)."""
     import numpy as np
+
     from stages.lib.data.near_dedupe import NearDuplicateIndex, Sketch
     near = params.near_dedupe
     rng = np.random.default_rng(seed)

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import xxhash
 
+from stages.lib.data import textnorm
 from stages.lib.data.line_dedupe import LineFrequency
 from stages.lib.data.near_dedupe import MinHasher, Sketch
-from stages.lib.params import CleanParams
 from stages.lib.data.pii.scrub import PiiScrubber
 from stages.lib.data.quality import quality_failure
-from stages.lib.data import textnorm
+from stages.lib.params import CleanParams
 
 EXCERPT_CHARS = 300
 
