@@ -16,25 +16,25 @@ bytes per rule), reports/clean/removed.md (examples of what was removed).
 """
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from types import ModuleType
 
 from tqdm import tqdm
 
-from stages.lib.atomic import atomic_dir, remove_leftovers, scratch_prefix, write_json, write_text
+from stages.lib.atomic import atomic_dir, scratch_dir, write_json, write_text
 from stages.lib.data.clean_output import strip_boilerplate, write_kept
 from stages.lib.data.clean_report import CleanReport
 from stages.lib.data.cleaning import DocumentCleaner
 from stages.lib.data.documents import DocumentWriter
 from stages.lib.data.line_dedupe import LineFrequency
+from stages.lib.engines.require import require_ray
 from stages.lib.errors import UserError, run_stage
 from stages.lib.params import CleanParams, load_params
 
 PARAM_SECTIONS = ["clean"]
 IN_DIR = Path("data/interim/merged")
 OUT_DIR = Path("data/interim/clean")
-PASS1_DIR = Path("data/interim/clean-pass1")  # scratch: the kept documents before boilerplate removal
+PASS1_DIR = Path("data/interim/clean-pass1")  # names the scratch folder: kept documents before boilerplate removal
 METRICS = Path("metrics/clean.json")
 REPORT = Path("reports/clean/removed.md")
 
@@ -42,6 +42,7 @@ REPORT = Path("reports/clean/removed.md")
 def engine(name: str) -> ModuleType:
     """The engine clean.engine names: both give the same `cleaned` results; Ray loads only if asked."""
     if name == "ray":
+        require_ray("clean.engine")
         from stages.lib.engines import ray_clean
         return ray_clean
     from stages.lib.engines import local_clean
@@ -55,12 +56,10 @@ def main() -> None:
     lines = params.line_dedupe
     line_counts = LineFrequency(lines.unit, lines.min_chars) if lines.enabled else None
 
-    remove_leftovers(PASS1_DIR)  # a killed run's scratch copy of the corpus
-    with atomic_dir(OUT_DIR) as out_dir, tempfile.TemporaryDirectory(prefix=scratch_prefix(PASS1_DIR), suffix=".tmp",
-                                                                      dir=PASS1_DIR.parent) as pass1_dir:
+    with atomic_dir(OUT_DIR) as out_dir, scratch_dir(PASS1_DIR) as pass1_dir:
         # Pass 1: every document cleaned and the duplicates marked, in document order.
         results = tqdm(engine(params.engine).cleaned(IN_DIR, params, cleaner, line_counts), desc="clean", unit="doc")
-        kept_dir = Path(pass1_dir) if line_counts is not None else out_dir
+        kept_dir = pass1_dir if line_counts is not None else out_dir
         with DocumentWriter(kept_dir, compression="none" if line_counts is not None else "zstd") as writer:
             write_kept(results, report, writer, line_counts)
 

@@ -11,6 +11,7 @@ from types import ModuleType
 from stages.lib.atomic import atomic_dir, write_json
 from stages.lib.data.documents import DocumentWriter
 from stages.lib.data.sources import SourceStats, find_input_files
+from stages.lib.engines.require import require_ray
 from stages.lib.errors import UserError, run_stage
 from stages.lib.params import load_params
 
@@ -22,6 +23,7 @@ METRICS = Path("metrics/merge.json")
 def engine(name: str) -> ModuleType:
     """The engine merge.engine names: both read files with the same `read_documents`; Ray loads only if asked."""
     if name == "ray":
+        require_ray("merge.engine")
         from stages.lib.engines import ray_merge
         return ray_merge
     from stages.lib.engines import local_merge

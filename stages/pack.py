@@ -21,6 +21,7 @@ from tqdm import tqdm
 from stages.lib.atomic import atomic_dir, write_json
 from stages.lib.data.packing import SPLITS
 from stages.lib.data.shards import ShardWriter
+from stages.lib.engines.require import require_ray
 from stages.lib.errors import UserError, run_stage
 from stages.lib.params import PackParams, load_params
 from stages.lib.tokens.tokenizer_adapter import load_tokenizer
@@ -35,6 +36,7 @@ METRICS = Path("metrics/pack.json")
 def engine(name: str) -> ModuleType:
     """The engine pack.engine names: both give the same `encoded_batches`; Ray loads only if asked."""
     if name == "ray":
+        require_ray("pack.engine")
         from stages.lib.engines import ray_pack
         return ray_pack
     from stages.lib.engines import local_pack

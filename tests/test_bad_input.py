@@ -157,3 +157,17 @@ def test_generate_refuses_zero_samples(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "stages.generate", "--num-samples", "0"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert_one_line_error(proc, "--num-samples=0 must be >= 1")
+
+
+@pytest.mark.parametrize("stage", ["merge", "clean", "pack"])
+def test_a_ray_engine_without_ray_installed_is_one_line(stage, monkeypatch):
+    import importlib.util
+
+    from stages.lib.engines import require
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(require.importlib.util, "find_spec", lambda name: None if name == "ray" else real(name))
+    module = __import__(f"stages.{stage}", fromlist=["engine"])
+    with pytest.raises(UserError, match=rf"{stage}\.engine: ray needs Ray.*pip install 'ray\[data\]"):
+        module.engine("ray")
+    assert module.engine("local").__name__.endswith(f"local_{stage}")

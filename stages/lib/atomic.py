@@ -154,11 +154,6 @@ def scratch_dir(name: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
-def scratch_prefix(path: Path) -> str:
-    """The name prefix of a temporary sibling of `path` (an output outside the scratch folder's reach)."""
-    return f".{path.name}.{os.getpid()}."
-
-
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
