@@ -1,5 +1,6 @@
-"""Fine-tuning: the loss learns assistant tokens only, conversations become padded rows, and the sft stage
-runs the shared trainer from the pretrained weights."""
+"""Fine-tuning: the loss learns assistant tokens only, conversations become padded rows, exact match scores
+the kinds it can beside a chance level computed from the training answers, and the sft stage runs the shared
+trainer from the pretrained weights."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,6 +15,17 @@ import pytest
 import torch
 import yaml
 
+from stages.lib.data.instruction_builder import EXACT_MATCH_KINDS, KINDS
+from stages.lib.evaluation.exact_match import (
+    OPEN_KINDS,
+    Tally,
+    choose_items,
+    exact_match_metrics,
+    majority_answers,
+    scored_indices,
+    tally,
+    total,
+)
 from stages.lib.model.checkpoint import save_checkpoint
 from stages.lib.model.gpt import GPT, IGNORE, cross_entropy
 from stages.lib.params import SECTIONS, ModelParams, SftParams, TokenizerParams, TrainParams
@@ -109,20 +121,78 @@ def test_sft_schedule_overrides_train_and_keeps_the_rest():
     assert dataclasses.replace(tp) == tp  # train params untouched
 
 
+# --------------------------------------------------------------------------- exact match
+
+def conversation(answer: str) -> list[dict]:
+    return [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": answer}]
+
+
+def test_open_kinds_are_the_builders_kinds_that_exact_match_cannot_score():
+    assert set(OPEN_KINDS) == set(KINDS) - set(EXACT_MATCH_KINDS)
+
+
+def test_open_kinds_are_left_out_and_eval_items_counts_the_scored_ones():
+    kinds = ["a", "continue", "b", "continue", "a", "b"]
+    assert scored_indices(kinds, 0) == [0, 2, 4, 5]
+    assert scored_indices(kinds, 3) == [0, 2, 4]
+    val = [conversation(f"answer {i}") for i in range(len(kinds))]
+    items = choose_items(val, kinds, val, kinds, 0)
+    assert items.kinds == ["a", "b", "a", "b"] and items.conversations == [val[i] for i in (0, 2, 4, 5)]
+
+
+def test_chance_is_the_exact_match_of_each_kinds_most_frequent_training_answer():
+    train_answers = [("a", "x"), ("a", "y"), ("b", "q"), ("a", "y"), ("b", "p")]
+    train = [conversation(answer) for _, answer in train_answers]
+    train_kinds = [kind for kind, _ in train_answers]
+    assert majority_answers(train, train_kinds) == {"a": "y", "b": "p"}  # b: a tie, the first in sorted order
+    val_answers = [("a", "y"), ("a", "x"), ("b", "q"), ("a", " y\n"), ("b", "p"), ("c", "y"), ("continue", "y")]
+    items = choose_items([conversation(answer) for _, answer in val_answers], [kind for kind, _ in val_answers],
+                         train, train_kinds, 0)
+    # stripped as the model's answers are; c never occurs in training: no majority answer, chance 0
+    assert items.chance == [True, False, False, True, True, False]
+    by_kind = tally(items.kinds, [False] * 6, items.chance)
+    assert {kind: t.chance_accuracy for kind, t in by_kind.items()} == {"a": 2 / 3, "b": 0.5, "c": 0.0}
+
+
+def test_per_kind_numbers_add_up_to_the_scored_whole():
+    kinds = ["next_line"] * 4 + ["speaker"] * 3 + ["first_word"] * 5
+    right = [True, False, False, True, True, True, False, False, False, False, False, True]
+    chance = [True, False, False, False, False, False, False, True, True, False, False, False]
+    after = tally(kinds, right, chance)
+    assert list(after) == ["first_word", "next_line", "speaker"]
+    assert after["next_line"] == Tally(items=4, right=2, chance=1)
+    assert total(after) == Tally(items=12, right=5, chance=3)
+    before = tally(kinds, [False] * 11 + [True], chance)
+    metrics = exact_match_metrics(before, after)
+    assert metrics["sft_exact_match"] == round(5 / 12, 4) and metrics["pretrained_exact_match"] == round(1 / 12, 4)
+    assert metrics["chance_exact_match"] == 0.25
+    assert sum(metrics[f"items_{kind}"] for kind in after) == 12
+    weighted = sum(metrics[f"exact_match_{kind}"] * metrics[f"items_{kind}"] for kind in after) / 12
+    assert weighted == pytest.approx(metrics["sft_exact_match"], abs=1e-4)
+    weighted = sum(metrics[f"chance_{kind}"] * metrics[f"items_{kind}"] for kind in after) / 12
+    assert weighted == pytest.approx(metrics["chance_exact_match"], abs=1e-4)
+    assert exact_match_metrics({}, {}) == {}  # nothing scored: no figure that would divide by zero
+
+
 # --------------------------------------------------------------------------- the stage, as a user runs it
 
+WORDS = ["apple", "river", "stone", "cloud", "green", "night", "horse", "bread"]
+
+
 def write_instruction_files(project, n_train: int, n_val: int) -> None:
-    """A learnable instruction: repeat the word after "Say:"."""
-    words = ["apple", "river", "stone", "cloud", "green", "night", "horse", "bread"]
-    def convs(n, offset):
+    """A learnable instruction: repeat the word after "Say:"; and in val, after every fourth, an open-ended one."""
+    def convs(n, offset, open_ended):
         for i in range(n):
-            word = words[(i + offset) % len(words)]
+            word = WORDS[(i + offset) % len(WORDS)]
             yield {"messages": [{"role": "user", "content": f"Say: {word}"},
                                 {"role": "assistant", "content": word}], "kind": "say"}
+            if open_ended and i % 4 == 3:
+                yield {"messages": [{"role": "user", "content": f"Continue: {word}"},
+                                    {"role": "assistant", "content": " ".join(WORDS[:3])}], "kind": "continue"}
     folder = project / "data/instructions"
     folder.mkdir(parents=True)
-    (folder / "train.jsonl").write_text("".join(json.dumps(c) + "\n" for c in convs(n_train, 0)))
-    (folder / "val.jsonl").write_text("".join(json.dumps(c) + "\n" for c in convs(n_val, 3)))
+    (folder / "train.jsonl").write_text("".join(json.dumps(c) + "\n" for c in convs(n_train, 0, False)))
+    (folder / "val.jsonl").write_text("".join(json.dumps(c) + "\n" for c in convs(n_val, 3, True)))
 
 
 @pytest.fixture(scope="module")
@@ -155,16 +225,20 @@ def test_sft_stage_fine_tunes_the_pretrained_model_and_reports_both(sft_project)
     log = run_sft(sft_project)
     metrics = json.loads((sft_project / "metrics/sft.json").read_text())
     assert metrics["sft_val_loss"] < metrics["pretrained_val_loss"] - 1.0, metrics
-    assert metrics["sft_accuracy"] > metrics["pretrained_accuracy"], metrics
-    assert metrics["chance_accuracy"] == 0.0
+    assert metrics["sft_exact_match"] > metrics["pretrained_exact_match"], metrics
+    # The 16 "say" items are scored, the 4 open-ended ones are not. Chance: the training answers are the 8
+    # words 8 times each, so the majority answer is the first in sorted order, "apple": 2 of the 16 val items.
+    assert metrics["items_say"] == 16 and metrics["exact_match_say"] == metrics["sft_exact_match"]
+    assert metrics["chance_say"] == metrics["chance_exact_match"] == 2 / 16
+    assert not any(name.endswith("_continue") for name in metrics)
     details = json.loads((sft_project / "reports/sft.json").read_text())
-    assert details["sft_accuracy_say"] == metrics["sft_accuracy"]  # one kind: per-kind is the whole
-    assert details["val_conversations"] == details["scored_conversations"] == 16
+    assert details["pretrained_exact_match_say"] == metrics["pretrained_exact_match"]
+    assert details["val_conversations"] == 20 and details["scored_conversations"] == 16
     assert 0 < details["row_fill"] <= 1
     assert not set(details) & set(metrics)  # each figure in one place
     tuned = torch.load(sft_project / "artifacts/checkpoints/sft.pt", weights_only=True)
     assert tuned["tokenizer_fingerprint"] == load_tokenizer(sft_project / "artifacts/tokenizer").fingerprint
-    assert "exact-match accuracy" in log
+    assert "exact-match accuracy" in log and "(continue left out: open-ended)" in log
     assert not (sft_project / ".cache/sft/resume.pt").exists()  # a finished run leaves no resume state
 
 

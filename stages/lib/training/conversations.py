@@ -1,4 +1,7 @@
-"""Conversations as training rows for fine-tuning: one conversation per row, padded.
+"""Conversations for fine-tuning: read from the instruction files, encoded, and laid out one per padded row.
+
+`read_conversations` encodes every conversation of the files with the chat format; one longer than the
+context is a bad record (an error, or skipped with bad_records="skip"), like a malformed one.
 
 A row holds one conversation's tokens as inputs and the next tokens as targets; targets are IGNORE where the
 next token is not learned (the system and user turns, role tokens) and in the padding, so only assistant
@@ -9,12 +12,61 @@ shape for every batch keeps torch.compile from recompiling.
 """
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from stages.lib.data.instructions import BadRecord, load_records, reject
+from stages.lib.errors import UserError
 from stages.lib.model.gpt import IGNORE
+from stages.lib.tokens.chat import ChatFormat
 
 ROW_MULTIPLE = 32
+UNLABELLED = "unlabelled"  # the kind of a record without a "kind" field
+
+
+@dataclass
+class Conversations:
+    messages: list[list[dict]]
+    encoded: list[tuple[list[int], list[bool]]]
+    kinds: list[str]  # each record's "kind" field (the shipped set names each instruction's kind), or UNLABELLED
+
+
+def read_conversations(files: list[str], chat: ChatFormat, block_size: int, bad_records: str,
+                       key: str) -> Conversations:
+    """Every conversation of the files, encoded; `key` is the params key naming the files, for errors."""
+    out = Conversations([], [], [])
+    for name in files:
+        path = Path(name)
+        records, counts = load_records(path, bad_records)
+        skipped = Counter(counts["skipped"])
+        for record in records:
+            ids, learned = chat.encode_conversation(record.messages)
+            if len(ids) > block_size + 1:
+                reject(path, record.number, BadRecord("too_long", f"the conversation is {len(ids)} tokens, longer "
+                                                      f"than the model's context of {block_size} + 1"),
+                       bad_records, skipped)
+                continue
+            out.messages.append(record.messages)
+            out.encoded.append((ids, learned))
+            out.kinds.append(record.kind or UNLABELLED)
+        if skipped:
+            print(f"sft: {path}: skipped {sum(skipped.values())} records ({dict(skipped)})")
+    if not out.encoded:
+        raise UserError(f"{key} ({', '.join(files)}) holds no usable conversation: add some")
+    return out
+
+
+def files_digest(files: list[str]) -> str:
+    """A digest of the files' names and bytes: part of the resume key, so a state saved on other data is refused."""
+    digest = hashlib.sha256()
+    for name in files:
+        digest.update(name.encode() + b"\0" + Path(name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def row_length(lengths: list[int], block_size: int) -> int:
