@@ -395,7 +395,12 @@ def test_blocks_follow_the_metrics_keys():
                        "task_riddles_chance": 0.25, "task_riddles_n": 40}
     metrics["clean"] = {**metrics["clean"], "removed_documents_too_short": 3, "removed_bytes_too_short": 120,
                         "pii_email": 2}
-    page = "<!-- metrics:results -->\n<!-- /metrics -->\n<!-- metrics:clean -->\n<!-- /metrics -->\n"
+    metrics["sft"] = {"pretrained_val_loss": 11.0, "sft_val_loss": 4.0, "pretrained_exact_match": 0.0,
+                      "sft_exact_match": 0.12, "chance_exact_match": 0.05, "exact_match_speaker": 0.2,
+                      "chance_speaker": 0.1, "items_speaker": 50}
+    page = "".join(f"<!-- metrics:{name} -->\n<!-- /metrics -->\n" for name in ("results", "clean", "sft"))
     out = render_page(page, metrics, "x.md")
     assert "| `riddles` task, `acc_norm` (40 items) | 0.625 | 0.250: chance |" in out
     assert "| removed: too_short | 3 | 120 |" in out and "Personal data found: email 2." in out
+    assert "| instruction tuning, `exact_match` before → after | 0.0% → 12.0% | 5.0%: chance |" in out
+    assert "| `val_loss` | 11.000 | 4.000 |  |" in out and "| `speaker` | 50 | 20.0% | 10.0% |" in out

@@ -169,13 +169,19 @@ def evaluation(metrics: Metrics) -> str:
 
 
 def instruction_tuning(metrics: Metrics) -> str:
-    """sft.md: each measure of the held-out conversations before and after fine-tuning."""
+    """sft.md: each measure of the held-out conversations before and after fine-tuning, then per kind."""
     sft = _file(metrics, "sft")
     rows = []
     for measure, before, after, chance in _before_after(sft):
         show = _pct if _is_accuracy(measure) else (lambda x: f"{x:.3f}")
         rows.append([f"`{measure}`", show(before), show(after), "" if chance is None else show(chance)])
-    return _table(["measure", "pretrained", "fine-tuned", "chance"], rows)
+    text = _table(["measure", "pretrained", "fine-tuned", "chance"], rows)
+    kinds = sorted(key[len("items_"):] for key in sft if key.startswith("items_"))
+    if kinds:
+        per_kind = [[f"`{kind}`", f"{sft[f'items_{kind}']:,}", _pct(sft[f"exact_match_{kind}"]),
+                     _pct(sft[f"chance_{kind}"])] for kind in kinds]
+        text += "\nThe fine-tuned model per kind:\n\n" + _table(["kind", "items", "exact match", "chance"], per_kind)
+    return text
 
 
 RENDERERS: dict[str, Callable[[Metrics], str]] = {
