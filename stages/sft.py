@@ -97,7 +97,7 @@ def main() -> None:
     write_json(METRICS, metrics)
     write_json(DETAILS, details)
     print(f"sft: assistant-token val loss {before_loss:.4f} -> {after_loss:.4f}")
-    for line in summary(before, after):
+    for line in summary(before, after, items.open_ended):
         print(f"sft: {line}")
 
 

@@ -138,6 +138,7 @@ def test_open_kinds_are_left_out_and_eval_items_counts_the_scored_ones():
     val = [conversation(f"answer {i}") for i in range(len(kinds))]
     items = choose_items(val, kinds, val, kinds, 0)
     assert items.kinds == ["a", "b", "a", "b"] and items.conversations == [val[i] for i in (0, 2, 4, 5)]
+    assert items.open_ended == 2
 
 
 def test_chance_is_the_exact_match_of_each_kinds_most_frequent_training_answer():
@@ -238,7 +239,7 @@ def test_sft_stage_fine_tunes_the_pretrained_model_and_reports_both(sft_project)
     assert not set(details) & set(metrics)  # each figure in one place
     tuned = torch.load(sft_project / "artifacts/checkpoints/sft.pt", weights_only=True)
     assert tuned["tokenizer_fingerprint"] == load_tokenizer(sft_project / "artifacts/tokenizer").fingerprint
-    assert "exact-match accuracy" in log and "(continue left out: open-ended)" in log
+    assert "exact-match accuracy" in log and "(4 open-ended conversations left out: continue)" in log
     assert not (sft_project / ".cache/sft/resume.pt").exists()  # a finished run leaves no resume state
 
 

@@ -8,8 +8,8 @@ Records of kinds the builder does not make (a user's own files) are scored.
 Chance, per kind, is what a model that learned only which answer is most common would score: the exact match
 of always giving the kind's most frequent answer in the training conversations (a majority baseline; ties go
 to the first answer in sorted order), on the same scored items. On next_line's letters that is about 1/4; on
-free answers it is the share of items whose answer is that most common one ("And" for first_word, say), which
-is small but not zero. A kind absent from the training conversations has no such answer: its chance is 0.
+free answers it is the share of items whose answer happens to be that one ("And" for first_word, say). A kind
+absent from the training conversations has no such answer: its chance is 0.
 """
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ class Items:
     conversations: list[list[dict]]
     kinds: list[str]
     chance: list[bool]
+    open_ended: int  # held-out conversations left out as open-ended
 
 
 def choose_items(val: list[list[dict]], val_kinds: list[str], train: list[list[dict]], train_kinds: list[str],
@@ -63,31 +64,11 @@ def choose_items(val: list[list[dict]], val_kinds: list[str], train: list[list[d
     """The first `limit` scorable held-out conversations (0: all), with the training set's majority answers."""
     chosen = scored_indices(val_kinds, limit)
     conversations, kinds = [val[i] for i in chosen], [val_kinds[i] for i in chosen]
-    return Items(conversations, kinds, majority_right(conversations, kinds, majority_answers(train, train_kinds)))
+    chance = majority_right(conversations, kinds, majority_answers(train, train_kinds))
+    return Items(conversations, kinds, chance, sum(kind in OPEN_KINDS for kind in val_kinds))
 
 
-def score_answers(model: GPT, chat: ChatFormat, decode, items: Items, max_new_tokens: int, device: torch.device,
-                  label: str) -> dict[str, Tally]:
-    """The model's exact-match counts per kind on the items."""
-    right = answers_right(model, chat, decode, items.conversations, max_new_tokens, device, label)
-    return tally(items.kinds, right, items.chance)
-
-
-def answers_right(model: GPT, chat: ChatFormat, decode, conversations: list[list[dict]], max_new_tokens: int,
-                  device: torch.device, label: str) -> list[bool]:
-    """Whether the model reproduces each conversation's last assistant turn exactly (greedy, stripped)."""
-    model.eval()  # the trainer's validation loss leaves it in training mode
-    right = []
-    for messages in tqdm(conversations, desc=f"sft: answers ({label})", unit="conv", leave=False):
-        last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
-        prompt = torch.tensor([chat.encode_prompt(messages[:last])], device=device)
-        out = generate(model, prompt, max_new_tokens, Sampling(temperature=0.0), stop_token=chat.end_id)
-        ids = [t for t in out.ids[0] if t not in (chat.end_id, chat.eot_id)]
-        right.append(decode(ids).strip() == last_answer(messages))
-    return right
-
-
-# --------------------------------------------------------------------------- counts and metrics
+# --------------------------------------------------------------------------- counting and scoring
 
 @dataclass
 class Tally:
@@ -123,6 +104,29 @@ def total(by_kind: dict[str, Tally]) -> Tally:
                  sum(t.chance for t in by_kind.values()))
 
 
+def answers_right(model: GPT, chat: ChatFormat, decode, conversations: list[list[dict]], max_new_tokens: int,
+                  device: torch.device, label: str) -> list[bool]:
+    """Whether the model reproduces each conversation's last assistant turn exactly (greedy, stripped)."""
+    model.eval()  # the trainer's validation loss leaves it in training mode
+    right = []
+    for messages in tqdm(conversations, desc=f"sft: answers ({label})", unit="conv", leave=False):
+        last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+        prompt = torch.tensor([chat.encode_prompt(messages[:last])], device=device)
+        out = generate(model, prompt, max_new_tokens, Sampling(temperature=0.0), stop_token=chat.end_id)
+        ids = [t for t in out.ids[0] if t not in (chat.end_id, chat.eot_id)]
+        right.append(decode(ids).strip() == last_answer(messages))
+    return right
+
+
+def score_answers(model: GPT, chat: ChatFormat, decode, items: Items, max_new_tokens: int, device: torch.device,
+                  label: str) -> dict[str, Tally]:
+    """The model's exact-match counts per kind on the items."""
+    right = answers_right(model, chat, decode, items.conversations, max_new_tokens, device, label)
+    return tally(items.kinds, right, items.chance)
+
+
+# --------------------------------------------------------------------------- metrics
+
 def exact_match_metrics(before: dict[str, Tally], after: dict[str, Tally]) -> dict:
     """The pretrained and fine-tuned models' exact match over all scored items and its chance, and per kind
     the fine-tuned model's exact_match_<kind>, chance_<kind> and items_<kind>; nothing when nothing is scored."""
@@ -139,14 +143,14 @@ def exact_match_metrics(before: dict[str, Tally], after: dict[str, Tally]) -> di
     }
 
 
-def summary(before: dict[str, Tally], after: dict[str, Tally]) -> list[str]:
+def summary(before: dict[str, Tally], after: dict[str, Tally], open_ended: int) -> list[str]:
     """The lines the sft stage prints: the whole, then each kind."""
     whole = total(after)
-    left_out = f"{', '.join(OPEN_KINDS)} left out: open-ended"
+    left_out = f" ({open_ended} open-ended conversations left out: {', '.join(OPEN_KINDS)})" if open_ended else ""
     if not whole.items:
-        return [f"exact match: no held-out conversation of a kind it can score ({left_out})"]
+        return [f"exact match: no held-out conversation of a kind it can score{left_out}"]
     lines = [f"exact-match accuracy {total(before).accuracy:.1%} -> {whole.accuracy:.1%} (chance "
-             f"{whole.chance_accuracy:.1%}) on {whole.items} answers ({left_out})"]
+             f"{whole.chance_accuracy:.1%}) on {whole.items} answers{left_out}"]
     width = max(map(len, after))
     lines += [f"  {kind:<{width}} {t.accuracy:6.1%} (chance {t.chance_accuracy:.1%}) of {t.items}"
               for kind, t in after.items()]
