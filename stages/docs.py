@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import yaml
+
 from stages.lib.atomic import write_text
 from stages.lib.docs.metrics_blocks import METRICS_DIR, load_metrics, render_page
 from stages.lib.docs.parameters import render_params_yaml, render_reference
@@ -39,6 +41,22 @@ def _reads(path: Path, text: str) -> bool:
     return path.exists() and path.read_text(encoding="utf-8") == text
 
 
+def flat(tree: object, prefix: str = "") -> dict[str, object]:
+    """Dotted keys -> values of a parsed YAML mapping."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    return {k: v for key, sub in tree.items() for k, v in flat(sub, f"{prefix}{key}.").items()}
+
+
+def changed_values(path: Path, text: str) -> dict[str, tuple]:
+    """The values a rewrite of params.yaml resets to the defaults (an applied experiment's, say), to say so."""
+    if not path.exists():
+        return {}
+    old = flat(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    new = flat(yaml.safe_load(text))
+    return {key.rstrip("."): (old.get(key), value) for key, value in new.items() if old.get(key) != value}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Render params.yaml, docs/parameters.md and the docs' metrics blocks.")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 naming each stale file")
@@ -50,6 +68,9 @@ def main() -> None:
             print(f"stale: {path} (run `python -m stages.docs`)", file=sys.stderr)
         sys.exit(1 if stale else 0)
     for path, text in stale.items():
+        if path == PARAMS_YAML:
+            for key, (old, new) in changed_values(path, text).items():
+                print(f"docs: params.yaml: {key} {old!r} -> {new!r}, its default in stages/lib/params/")
         write_text(path, text)
         print(f"docs: rewrote {path}")
 

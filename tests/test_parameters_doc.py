@@ -82,3 +82,12 @@ def test_dvc_exp_set_changes_only_the_set_lines(project_root, tmp_path):
     assert len(before) == len(after)
     changed = [(a, b) for a, b in zip(before, after) if a != b]
     assert [b.split("#")[0].strip() for _, b in changed] == ["threshold: 0.5", "- <|eot|>", "n_layer: 6"]
+
+
+def test_rendering_params_yaml_names_the_values_it_resets(tmp_path):
+    from stages.docs import changed_values
+
+    path = tmp_path / "params.yaml"
+    path.write_text(render_params_yaml().replace("  max_steps: 2000 ", "  max_steps: 5    ", 1))
+    assert changed_values(path, render_params_yaml()) == {"train.max_steps": (5, 2000)}
+    assert changed_values(tmp_path / "missing.yaml", render_params_yaml()) == {}
