@@ -3,7 +3,7 @@
 A document's conversations go to data/instructions/val.jsonl when pack holds the document out for
 validation (pack.seed, pack.val_fraction), else to train.jsonl: the validation instructions ask about
 text the model never trained on. The kinds of instruction are described in
-stages/lib/data/instruction_builder.py and the README (Instruction tuning).
+stages/lib/data/instruction_builder.py and docs/sft.md.
 """
 from __future__ import annotations
 

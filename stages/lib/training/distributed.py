@@ -2,7 +2,7 @@
 
 `train.nproc > 1` on a plain `python -m stages.train` relaunches the same
 module under `torch.distributed.run` with that many processes on this machine.
-For several machines, start torchrun yourself on each (README); the code
+For several machines, start torchrun yourself on each (docs/training.md); the code
 only reads the RANK / LOCAL_RANK / WORLD_SIZE variables torchrun sets.
 
 Two strategies (`train.strategy`): DDP keeps a whole model and optimizer on
