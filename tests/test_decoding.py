@@ -7,8 +7,17 @@ import pytest
 import torch
 
 from stages.lib.errors import UserError
-from stages.lib.model.decoding import (KEEP_FRACTION, Sampling, apply_repetition_penalty, cut_at_stop, generate,
-                                       stream, top_k_filter, top_p_filter, window_start)
+from stages.lib.model.decoding import (
+    KEEP_FRACTION,
+    Sampling,
+    apply_repetition_penalty,
+    cut_at_stop,
+    generate,
+    stream,
+    top_k_filter,
+    top_p_filter,
+    window_start,
+)
 from stages.lib.model.gpt import GPT
 from stages.lib.params import ModelParams
 

@@ -9,8 +9,16 @@ import torch
 
 from stages.lib.data.shards import ShardWriter
 from stages.lib.evaluation import scoring
-from stages.lib.evaluation.scoring import (Documents, Score, Stream, batches, score_model, score_unigram,
-                                           select_documents, unigram_log_probs)
+from stages.lib.evaluation.scoring import (
+    Documents,
+    Score,
+    Stream,
+    batches,
+    score_model,
+    score_unigram,
+    select_documents,
+    unigram_log_probs,
+)
 from stages.lib.model.gpt import GPT
 from stages.lib.params import ModelParams
 from stages.lib.tokens.tokenizer_adapter import train_tokenizer

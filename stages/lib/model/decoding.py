@@ -55,6 +55,9 @@ class Sampling:
                 raise UserError(f"{name(field)}={getattr(self, field)} {rule}")
 
 
+PLAIN = Sampling()  # temperature 1, no filter: the model's own distribution (frozen, so a safe default)
+
+
 @dataclass
 class Generation:
     """What generate returns, per row: the new token ids (a stop token included, as streamed), the new text
@@ -124,7 +127,7 @@ def window_start(length: int, start: int, block_size: int) -> int:
 
 
 @torch.no_grad()
-def stream(model: GPT, prompt: torch.Tensor, max_new_tokens: int, sampling: Sampling = Sampling(), *,
+def stream(model: GPT, prompt: torch.Tensor, max_new_tokens: int, sampling: Sampling = PLAIN, *,
            stop_token: int | None = None, stop_strings: Sequence[str] = (),
            decode: Callable[[list[int]], str] | None = None, generator: torch.Generator | None = None,
            use_cache: bool = True) -> Iterator[list[int | None]]:
@@ -173,7 +176,7 @@ def stream(model: GPT, prompt: torch.Tensor, max_new_tokens: int, sampling: Samp
             return
 
 
-def generate(model: GPT, prompt: torch.Tensor, max_new_tokens: int, sampling: Sampling = Sampling(), *,
+def generate(model: GPT, prompt: torch.Tensor, max_new_tokens: int, sampling: Sampling = PLAIN, *,
              stop_token: int | None = None, stop_strings: Sequence[str] = (),
              decode: Callable[[list[int]], str] | None = None, generator: torch.Generator | None = None,
              use_cache: bool = True, on_step: Callable[[list[int | None]], None] | None = None) -> Generation:

@@ -18,9 +18,14 @@ from pathlib import Path
 
 from stages.lib.errors import UserError
 from stages.lib.tokens.chat import JINJA_TEMPLATE, has_chat_tokens
-from stages.lib.tokens.tokenizer_adapter import (HF_FILE, SP_META_SPACE, SP_PREFIX, SP_STAND_IN, Tokenizer,
-                                                 load_tokenizer)
-
+from stages.lib.tokens.tokenizer_adapter import (
+    HF_FILE,
+    SP_META_SPACE,
+    SP_PREFIX,
+    SP_STAND_IN,
+    Tokenizer,
+    load_tokenizer,
+)
 
 EXPORTABLE_KINDS = ("bpe", "sentencepiece_bpe")
 
@@ -57,7 +62,8 @@ def _bpe_backend(directory: Path):
 
 def _sentencepiece_backend(directory: Path, ours: Tokenizer):
     import sentencepiece as spm
-    from tokenizers import AddedToken, Tokenizer as HFTokenizer, decoders, models, normalizers
+    from tokenizers import AddedToken, decoders, models, normalizers
+    from tokenizers import Tokenizer as HFTokenizer
     from transformers.tokenization_utils_base import generate_merges
 
     sp = spm.SentencePieceProcessor(model_file=str(directory / f"{SP_PREFIX}.model"))

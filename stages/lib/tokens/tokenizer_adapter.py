@@ -123,7 +123,8 @@ class HFByteLevelBPE(Tokenizer):
     @staticmethod
     def train(texts: Iterator[str], directory: Path, vocab_size: int, min_frequency: int,
               special_tokens: list[str]) -> None:
-        from tokenizers import Tokenizer as HFTokenizer, decoders, models, pre_tokenizers, trainers
+        from tokenizers import Tokenizer as HFTokenizer
+        from tokenizers import decoders, models, pre_tokenizers, trainers
 
         tok = HFTokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
