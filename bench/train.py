@@ -23,8 +23,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from stages.lib.model.gpt import GPT  # noqa: E402
 from stages.lib.params import ModelParams, TrainParams  # noqa: E402
-from stages.lib.training.optim import build_optimizer  # noqa: E402
 from stages.lib.runtime import DTYPES, autocast, make_deterministic, resolve_device, reuse_freed_memory  # noqa: E402
+from stages.lib.training.optim import build_optimizer  # noqa: E402
 
 PRESETS = {
     "cpu-small": dict(n_layer=6, n_head=6, n_embd=384, block_size=256),

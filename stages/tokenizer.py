@@ -14,9 +14,9 @@ from tqdm import tqdm
 
 from stages.lib.atomic import atomic_dir, write_json
 from stages.lib.data.documents import iter_batches, iter_tables, text_bytes
+from stages.lib.data.sampling import CHUNK_CHARS, sample_chunks
 from stages.lib.errors import UserError, run_stage
 from stages.lib.params import TokenizerParams, load_params
-from stages.lib.data.sampling import CHUNK_CHARS, sample_chunks
 from stages.lib.tokens.tokenizer_adapter import train_tokenizer
 
 PARAM_SECTIONS = ["tokenizer"]

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from stages.lib.training.batches import EpochSampler, TokenWindows, evenly_spaced
-from stages.lib.errors import UserError
 from stages.lib.data.shards import ShardWriter
+from stages.lib.errors import UserError
+from stages.lib.training.batches import EpochSampler, TokenWindows, evenly_spaced
 
 
 def three_shards():

@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from stages.lib.training import distributed
 from stages.lib.errors import UserError
 from stages.lib.model.gpt import GPT
 from stages.lib.params import ModelParams
+from stages.lib.training import distributed
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import dataclasses
 import pytest
 import torch
 
-from stages.lib.model.checkpoint import check_tokenizer, load_checkpoint, save_checkpoint
 from stages.lib.errors import UserError
+from stages.lib.model.checkpoint import check_tokenizer, load_checkpoint, save_checkpoint
 from stages.lib.model.gpt import GPT, causal_attention, cross_entropy, padded_vocab
 from stages.lib.params import ModelParams, TrainParams
 from stages.lib.training.optim import build_optimizer

@@ -7,8 +7,7 @@ import pytest
 import yaml
 
 from stages.lib.errors import UserError
-from stages.lib.params import (SECTIONS, CleanParams, MergeParams, ModelParams, QualityParams, load_params,
-                               parse_section)
+from stages.lib.params import SECTIONS, CleanParams, MergeParams, ModelParams, QualityParams, load_params, parse_section
 
 
 def error_of(section: str, raw: dict) -> str:

@@ -16,11 +16,11 @@ import pytest
 import torch
 import yaml
 
+from stages.lib.data.shards import ShardWriter
+from stages.lib.errors import EXIT_USER_ERROR
 from stages.lib.model.checkpoint import load_checkpoint
 from stages.lib.model.gpt import GPT
-from stages.lib.errors import EXIT_USER_ERROR
 from stages.lib.params import SECTIONS
-from stages.lib.data.shards import ShardWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 VOCAB = 300

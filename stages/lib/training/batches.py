@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stages.lib.errors import UserError
 from stages.lib.data.shards import open_tokens, shard_paths
+from stages.lib.errors import UserError
 
 
 class TokenWindows:

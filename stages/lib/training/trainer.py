@@ -4,7 +4,8 @@ The story of fit(): pick device and precision, build the model (from given weigh
 the optimizer (optim.py: AdamW, or Muon and AdamW), pick up the resume state of an interrupted identical run
 if there is one, then loop: learning rates from the schedule, grad_accum_steps micro-batches under autocast,
 gradient clipping, an optimizer step; every eval_interval steps a validation loss on fixed windows, logged
-with dvclive, and the best model so far saved as the run's checkpoint; every checkpoint_interval steps (and on Ctrl-C / SIGTERM) the resume state.
+with dvclive, and the best model so far saved as the run's checkpoint; every checkpoint_interval steps (and
+on Ctrl-C / SIGTERM) the resume state.
 With train.nproc > 1 the same loop runs under torchrun, with DDP or (train.strategy: fsdp) FSDP sharding the
 model; rank 0 alone logs and writes.
 
@@ -27,12 +28,19 @@ from stages.lib.errors import UserError
 from stages.lib.model.checkpoint import save_checkpoint
 from stages.lib.model.gpt import GPT, IGNORE
 from stages.lib.params import ModelParams, TrainParams
+from stages.lib.runtime import (
+    autocast,
+    device_rng_state,
+    make_deterministic,
+    resolve_device,
+    resolve_precision,
+    reuse_freed_memory,
+    seed_everything,
+    set_device_rng_state,
+)
 from stages.lib.training import distributed, memory, resume
 from stages.lib.training.batches import EpochSampler, evenly_spaced
 from stages.lib.training.optim import build_optimizer
-from stages.lib.runtime import (autocast, device_rng_state, make_deterministic, resolve_device,
-                                         resolve_precision, reuse_freed_memory, seed_everything,
-                                         set_device_rng_state)
 from stages.lib.training.schedule import effective_warmup, lr_at
 
 MAX_LOSS = 100.0  # a loss above this (or NaN) means the run diverged
