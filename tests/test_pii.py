@@ -15,7 +15,7 @@ from stages.lib.data.pii.kinds import PLACEHOLDERS
 from stages.lib.data.pii.payment import iban_checksum_ok, luhn_ok
 from stages.lib.data.pii.scrub import PiiScrubber
 from stages.lib.errors import UserError
-from stages.lib.params import PII_KINDS
+from stages.lib.params import PiiParams
 
 CASES_FILE = Path(__file__).parent / "data" / "pii" / "cases.txt"
 MARK = re.compile(r"\[\[(.*?)\]\]", re.S)
@@ -46,7 +46,7 @@ CASES = load_cases()
 
 
 def test_kinds_are_the_param_kinds_in_order_with_a_placeholder_each():
-    assert kinds.PII_KINDS == PII_KINDS == tuple(PLACEHOLDERS)
+    assert tuple(PiiParams().kinds) == kinds.PII_KINDS == tuple(PLACEHOLDERS)
 
 
 def test_kinds_import_without_phonenumbers():
@@ -102,19 +102,19 @@ def _evaluate(scrubber_for_kind) -> list[str]:
 
 
 def test_precision_and_recall_with_all_kinds():
-    everything = PiiScrubber(list(PII_KINDS))
+    everything = PiiScrubber(list(kinds.PII_KINDS))
     failures = _evaluate(lambda kind: everything)
     assert not failures, "\n" + "\n".join(failures)
 
 
 def test_precision_and_recall_one_kind_at_a_time():
-    scrubbers = {kind: PiiScrubber([kind]) for kind in PII_KINDS}
+    scrubbers = {kind: PiiScrubber([kind]) for kind in kinds.PII_KINDS}
     failures = _evaluate(lambda kind: scrubbers[kind])
     assert not failures, "\n" + "\n".join(failures)
 
 
 def test_scrub_replaces_with_placeholder_and_keeps_surrounding_text():
-    scrubber = PiiScrubber(list(PII_KINDS))
+    scrubber = PiiScrubber(list(kinds.PII_KINDS))
     for kind, text, spans in CASES:
         expected, pos = "", 0
         for start, end in spans:
@@ -130,7 +130,7 @@ def test_scrub_counts_several_kinds():
     text = ("Mail ann@example.org or bob@example.net, call (555) 123-4567, "
             "host 10.0.0.1 or 2001:db8::1, card 4111-1111-1111-1111, "
             "IBAN GB82 WEST 1234 5698 7654 32, token=abc123def456ghi7.")
-    scrubbed, counts = PiiScrubber(list(PII_KINDS)).scrub(text)
+    scrubbed, counts = PiiScrubber(list(kinds.PII_KINDS)).scrub(text)
     assert scrubbed == ("Mail <EMAIL> or <EMAIL>, call <PHONE>, host <IPV4> or <IPV6>, card <CREDIT_CARD>, "
                         "IBAN <IBAN>, token=<SECRET>.")
     assert counts == {"email": 2, "phone": 1, "ipv4": 1, "ipv6": 1, "credit_card": 1, "iban": 1, "secret": 1}
@@ -139,7 +139,7 @@ def test_scrub_counts_several_kinds():
 def test_find_is_sorted_and_non_overlapping():
     # ::ffff:192.0.2.1 holds an IPv4 address, the IBAN holds card-like groups, the secret an e-mail.
     text = "x ::ffff:192.0.2.1 y ES91 2100 0418 4502 0005 1332 z password=s3cret@example.com 10.1.1.1"
-    hits = PiiScrubber(list(PII_KINDS)).find(text)
+    hits = PiiScrubber(list(kinds.PII_KINDS)).find(text)
     assert [h[0] for h in hits] == ["ipv6", "iban", "secret", "ipv4"]
     assert all(a[2] <= b[1] for a, b in zip(hits, hits[1:]))
 
@@ -162,7 +162,7 @@ def test_no_kinds_changes_nothing():
 
 
 def test_empty_and_plain_text():
-    scrubber = PiiScrubber(list(PII_KINDS))
+    scrubber = PiiScrubber(list(kinds.PII_KINDS))
     assert scrubber.scrub("") == ("", {})
     verse = "Of Man's first disobedience, and the fruit\nOf that forbidden tree (Book 1, lines 1-26, 1667)."
     assert scrubber.scrub(verse) == (verse, {})
@@ -193,7 +193,7 @@ def test_checksums():
 # appear nowhere in bench/pii/.
 
 def _scrubbed(text: str) -> str:
-    return PiiScrubber(list(PII_KINDS)).scrub(text)[0]
+    return PiiScrubber(list(kinds.PII_KINDS)).scrub(text)[0]
 
 
 @pytest.mark.parametrize("text, expected", [
