@@ -12,6 +12,8 @@ import yaml
 
 from stages.lib.params import parse_section
 
+pytestmark = pytest.mark.slow  # the bench scripts, each a run of its own
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # the generate bench, a run of its own
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -18,6 +18,8 @@ import yaml
 
 from stages.lib.atomic import SCRATCH
 
+pytestmark = pytest.mark.slow  # a whole pipeline through dvc repro and dvc exp run
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "data/raw/shakespeare-milton"
 FILES = ["shakespeare/hamlet_gut.txt", "shakespeare/tempest_gut.txt", "shakespeare/sonnets_gut.txt",

@@ -25,6 +25,8 @@ from stages.lib.model.hf_folder import export
 from stages.lib.params import ModelParams
 from stages.lib.tokens.tokenizer_adapter import train_tokenizer
 
+pytestmark = pytest.mark.slow  # lm-evaluation-harness on an exported model
+
 pytest.importorskip("lm_eval")
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -31,6 +31,8 @@ from stages.lib.data.documents import Document, DocumentWriter  # noqa: E402
 from stages.lib.engines.ray_session import start_ray  # noqa: E402
 from stages.lib.errors import UserError  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a Ray instance per test
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

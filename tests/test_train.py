@@ -22,6 +22,8 @@ from stages.lib.model.checkpoint import load_checkpoint
 from stages.lib.model.gpt import GPT
 from stages.lib.params import SECTIONS
 
+pytestmark = pytest.mark.slow  # training runs as subprocesses, several with two processes
+
 ROOT = Path(__file__).resolve().parent.parent
 VOCAB = 300
 STATE = Path(".cache/train/resume.pt")
