@@ -10,6 +10,17 @@ The prompt is fed once (prefill) into a KV cache, then one token per step. A pro
 length (usually one prompt repeated for B samples): rows sample independently, and a row that meets its
 stop token or a stop string finishes while the others go on.
 
+`Batch` runs the same steps for rows that join and leave at any step (the server: each request is a row):
+
+    batch = Batch(model, max_rows=16, decode=tok.decode)
+    batch.add(Row(prompt_ids, max_new_tokens=100, sampling=Sampling(temperature=0), stop_tokens={tok.eot_id}))
+    for row, token in batch.step(): ...            # one token for every row; finished rows leave the batch
+
+Each row is prefilled alone (rows of any lengths), then a step feeds every row's last token at the row's own
+position (a RowsCache), so one step serves all rows for little more than the cost of one. Each row has its own
+sampling options and generator, and the same context windows as stream: at temperature 0 a row's tokens are
+stream's for its prompt, whatever else shares the batch (up to float rounding).
+
 Past block_size: the model never sees more than block_size tokens. When the context is full it is cut
 to its last KEEP_FRACTION * block_size tokens, which are prefilled again, and it grows from there; so a
 re-prefill happens about once every block_size / 4 tokens, and each window starts as training windows do.
@@ -20,8 +31,9 @@ context at the same points, so at temperature 0 both give the same tokens, up to
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -199,3 +211,99 @@ def generate(model: GPT, prompt: torch.Tensor, max_new_tokens: int, sampling: Sa
             texts.append(text)
             finish[row] = "stop_string" if stopped else finish[row]
     return Generation(ids, texts, finish)
+
+
+# --------------------------------------------------------------------------- rows that join and leave
+
+@dataclass(eq=False)
+class Row:
+    """One sequence of a Batch: its prompt, how it samples and stops, and (filled in as it decodes) its new ids
+    and why it finished: "stop_token", "stop_string" or "length" (as Generation.finish), or "cancelled"."""
+    prompt: list[int]
+    max_new_tokens: int
+    sampling: Sampling = PLAIN
+    generator: torch.Generator | None = None
+    stop_tokens: Collection[int] = ()
+    stop_strings: Sequence[str] = ()
+    new_ids: list[int] = dataclasses.field(default_factory=list)
+    finish: str | None = None
+    ids: list[int] = dataclasses.field(default_factory=list, repr=False)  # prompt + new ids: the context
+    start: int = 0  # where the context window starts in ids
+
+
+class Batch:
+    """Rows of different lengths decoded together, one token per row per step; rows join (add) and leave
+    (when they finish, or remove) between steps. See the module docstring."""
+
+    def __init__(self, model: GPT, max_rows: int, decode: Callable[[list[int]], str] | None = None):
+        self.model, self.max_rows, self.decode = model, max_rows, decode
+        self.device = next(model.parameters()).device
+        self.cache = model.new_rows_cache(max_rows)
+        self.prefill_cache = model.new_cache()  # one row's prefill, copied into its place in self.cache
+        self.rows: list[Row] = []  # rows[i] is row i of the cache
+
+    def add(self, row: Row) -> None:
+        """Prefill the row's prompt alone and give it a place: its first token comes with the next step."""
+        if len(self.rows) == self.max_rows:
+            raise ValueError(f"the batch holds {self.max_rows} rows")
+        if not row.prompt or row.max_new_tokens < 1:
+            raise ValueError("a row needs a prompt of at least one token and max_new_tokens >= 1")
+        if row.stop_strings and self.decode is None:
+            raise ValueError("stop strings need a decode function")
+        row.ids = list(row.prompt)
+        row.start = window_start(len(row.ids), 0, self.model.cfg.block_size)
+        self.rows.append(row)
+        self.cache.n = len(self.rows)
+        self._fill(len(self.rows) - 1)
+
+    def remove(self, row: Row) -> None:
+        """Take a row out of the batch (the last row moves into its place)."""
+        i, last = self.rows.index(row), len(self.rows) - 1
+        if i != last:
+            self.cache.move(last, i)
+            self.rows[i] = self.rows[last]
+        self.rows.pop()
+        self.cache.n = len(self.rows)
+
+    @torch.no_grad()
+    def step(self) -> list[tuple[Row, int]]:
+        """Feed every row's last token; return each row's new token. Rows that finish leave the batch."""
+        if not self.rows:
+            return []
+        last = torch.tensor([[row.ids[-1]] for row in self.rows], device=self.device)  # [n, 1]
+        logits, _ = self.model(last, cache=self.cache)  # [n, 1, V]
+        out = []
+        for i, row in enumerate(self.rows):
+            context = torch.tensor([row.ids], device=self.device) if row.sampling.repetition_penalty != 1 else None
+            token = int(next_token(logits[i:i + 1, -1], context, row.sampling, row.generator)[0])
+            self._record(row, token)
+            out.append((row, token))
+        for row, _ in out:
+            if row.finish is not None:
+                self.remove(row)
+        for i, row in enumerate(self.rows):
+            start = window_start(len(row.ids), row.start, self.model.cfg.block_size)
+            if start != row.start:  # the window moved: prefill it afresh, as stream does
+                row.start = start
+                self._fill(i)
+        return out
+
+    def _record(self, row: Row, token: int) -> None:
+        row.ids.append(token)
+        row.new_ids.append(token)
+        if token in row.stop_tokens:
+            row.finish = "stop_token"
+        elif row.stop_strings and cut_at_stop(self.decode(row.new_ids), row.stop_strings)[1]:
+            row.finish = "stop_string"
+        elif len(row.new_ids) >= row.max_new_tokens:
+            row.finish = "length"
+
+    def _fill(self, i: int) -> None:
+        """Row i's cache holds its window but the last token (which the next step feeds)."""
+        row = self.rows[i]
+        self.prefill_cache.reset()
+        window = row.ids[row.start:-1]
+        if window:
+            with torch.no_grad():
+                self.model(torch.tensor([window], device=self.device), cache=self.prefill_cache)
+        self.cache.fill(i, self.prefill_cache)

@@ -10,7 +10,9 @@ Shapes: B batch, T time (<= block_size), C = n_embd, H heads, D = C // H head si
 L cached positions plus new ones (<= block_size).
 
 Generation runs the same modules with a KVCache (forward(idx, cache=...)): the prompt is prefilled once,
-then each step feeds one token. Sampling itself lives in stages/lib/model/decoding.py.
+then each step feeds one token. A RowsCache holds rows of different lengths that join and leave between steps
+(the server's batch): each row is prefilled alone into a KVCache and copied in, then a step feeds one token per
+row at the row's own position. Sampling itself lives in stages/lib/model/decoding.py.
 """
 from __future__ import annotations
 
@@ -107,6 +109,13 @@ def make_norm(cfg: ModelParams, dim: int) -> nn.Module:
     return LayerNorm(dim, bias=cfg.bias)
 
 
+def token_positions(start: int | torch.Tensor, T: int) -> torch.Tensor:
+    """The positions of T new tokens: [T] from an int start, [B, T] from a start per row [B]."""
+    if isinstance(start, torch.Tensor):
+        return start[:, None] + torch.arange(T, device=start.device)
+    return torch.arange(start, start + T)
+
+
 class Rotary(nn.Module):
     """Rotary position embedding (Su et al. 2021), applied to queries and keys."""
 
@@ -118,9 +127,15 @@ class Rotary(nn.Module):
         self.register_buffer("cos", angles.cos(), persistent=False)
         self.register_buffer("sin", angles.sin(), persistent=False)
 
-    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:  # x: [B, H, T, D] at positions start..
+    def forward(self, x: torch.Tensor, start: int | torch.Tensor = 0) -> torch.Tensor:
+        """x: [B, H, T, D] at positions start.. (start: an int, or [B] a first position per row)."""
         T = x.size(-2)
-        cos, sin = self.cos[start:start + T].to(x.dtype), self.sin[start:start + T].to(x.dtype)  # [T, D/2]
+        if isinstance(start, torch.Tensor):  # rows at positions of their own (a RowsCache)
+            positions = token_positions(start, T)  # [B, T]
+            cos, sin = self.cos[positions].unsqueeze(1), self.sin[positions].unsqueeze(1)  # [B, 1, T, D/2]
+            cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+        else:
+            cos, sin = self.cos[start:start + T].to(x.dtype), self.sin[start:start + T].to(x.dtype)  # [T, D/2]
         x1, x2 = x.chunk(2, dim=-1)  # rotate the two halves as (real, imaginary) pairs
         return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
 
@@ -153,9 +168,13 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout:
     return torch.bmm(probs, v.flatten(0, 1)).view(B, H, T, D)
 
 
-def cached_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def cached_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                     visible: torch.Tensor | None = None) -> torch.Tensor:
     """Attention of T new queries [B, H, T, D] over L >= T keys and values [B, H, L, D], the last T of which
-    belong to the queries themselves (inference only)."""
+    belong to the queries themselves (inference only). visible [B, 1, T, L]: which keys each row's queries see,
+    for rows of different lengths (a RowsCache); None: the causal case."""
+    if visible is not None:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=visible)
     T, L = q.size(-2), k.size(-2)
     if T == L:  # a prefill from an empty cache: the plain causal case
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -172,6 +191,8 @@ class LayerCache:
     Preallocated (on first use, in the keys' dtype) so a step writes one position instead of copying the
     whole cache as torch.cat would.
     """
+
+    visible = None  # every cached position is visible to the new tokens (causally)
 
     def __init__(self, capacity: int):
         self.capacity = capacity
@@ -215,6 +236,93 @@ class KVCache:
             layer.length = 0
 
 
+class RowsCache:
+    """Keys and values of up to `max_rows` sequences of different lengths, decoded together one token per step:
+    the server's batch, which requests join and leave between steps.
+
+    Row r holds its sequence's first lengths[r] positions; rows 0..n-1 are in use. fill() copies a row in from
+    a one-row KVCache (its prefill, computed as for a lone request, so a prompt never pads to the others'
+    lengths); move() lets the last row take the place of one that left. A step (forward with T = 1 and B = n)
+    writes each row's new key at the row's own position and masks the positions past each row's length.
+    """
+
+    def __init__(self, n_layer: int, max_rows: int, capacity: int, device: torch.device):
+        self.layers = [RowsLayerCache(self) for _ in range(n_layer)]
+        self.max_rows, self.capacity, self.device = max_rows, capacity, device
+        self.lengths = [0] * max_rows  # positions filled per row (bookkeeping on the host)
+        self.n = 0
+        self.positions: torch.Tensor | None = None  # [n]: this step's new token position per row
+        self.visible: torch.Tensor | None = None  # [n, 1, 1, L]: the keys each row sees this step
+
+    def start_step(self, B: int, T: int) -> torch.Tensor:
+        """Before a step's forward: the new tokens' positions [B], and the mask the layers read."""
+        if T != 1 or B != self.n:
+            raise ValueError(f"a RowsCache step feeds one token for each of its {self.n} rows, got [{B}, {T}]")
+        lengths = self.lengths[:B]
+        if max(lengths) + 1 > self.capacity:
+            raise ValueError(f"the KV cache holds {self.capacity} positions: a row of {max(lengths)} is full")
+        self.positions = torch.tensor(lengths, device=self.device)  # [B]
+        for row in range(B):
+            self.lengths[row] += 1
+        L = max(lengths) + 1
+        self.visible = (torch.arange(L, device=self.device) <= self.positions[:, None])[:, None, None, :]
+        return self.positions
+
+    def fill(self, row: int, cache: KVCache) -> None:
+        """Row `row` becomes the one-row cache's sequence."""
+        length = cache.length
+        for mine, theirs in zip(self.layers, cache.layers):
+            if length:
+                mine.buffers(theirs.k)
+                mine.k[row, :, :length] = theirs.k[0, :, :length]
+                mine.v[row, :, :length] = theirs.v[0, :, :length]
+        self.lengths[row] = length
+
+    def move(self, src: int, dst: int) -> None:
+        """Row dst becomes a copy of row src (the last row filling the place of one that left)."""
+        length = self.lengths[src]
+        for layer in self.layers:
+            if layer.k is not None and length:
+                layer.k[dst, :, :length] = layer.k[src, :, :length]
+                layer.v[dst, :, :length] = layer.v[src, :, :length]
+        self.lengths[dst] = length
+
+
+class RowsLayerCache:
+    """One layer's part of a RowsCache: [max_rows, H, capacity, D] buffers, allocated on first use."""
+
+    def __init__(self, rows: RowsCache):
+        self.rows = rows
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    @property
+    def length(self) -> torch.Tensor:  # [n]: where each row's new token goes (its rotary position)
+        return self.rows.positions
+
+    @property
+    def visible(self) -> torch.Tensor:
+        return self.rows.visible
+
+    def buffers(self, like: torch.Tensor) -> None:
+        """Allocate the buffers for keys like `like` ([B, H, T, D]) if they are not there yet."""
+        if self.k is None or self.k.dtype != like.dtype:
+            _, H, _, D = like.shape
+            self.k = like.new_zeros(self.rows.max_rows, H, self.rows.capacity, D)
+            self.v = like.new_zeros(self.rows.max_rows, H, self.rows.capacity, D)
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store each row's new key and value ([n, H, 1, D]) at its position; return [n, H, L, D] views
+        (L: the longest row's length; the mask hides what lies past a shorter row's end)."""
+        self.buffers(k)
+        n = k.size(0)
+        rows = torch.arange(n, device=k.device)
+        self.k[rows, :, self.length] = k[:, :, 0]
+        self.v[rows, :, self.length] = v[:, :, 0]
+        L = self.visible.size(-1)
+        return self.k[:n, :, :L], self.v[:n, :, :L]
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: ModelParams):
         super().__init__()
@@ -229,19 +337,19 @@ class CausalSelfAttention(nn.Module):
         self.k_norm = RMSNorm(self.head_dim, affine=False) if cfg.qk_norm else nn.Identity()
         self.rotary = Rotary(self.head_dim, cfg.block_size, cfg.rope_base) if cfg.position == "rope" else None
 
-    def forward(self, x: torch.Tensor, cache: LayerCache | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: LayerCache | RowsLayerCache | None = None) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).unbind(dim=2)  # 3 x [B, T, H, D]
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # [B, H, T, D]
         q, k = self.q_norm(q), self.k_norm(k)
-        start = 0 if cache is None else cache.length  # the new tokens' first position
+        start = 0 if cache is None else cache.length  # the new tokens' first position (a RowsCache: one per row)
         if self.rotary is not None:
             q, k = self.rotary(q, start), self.rotary(k, start)
         if cache is None:
             y = causal_attention(q, k, v, self.dropout if self.training else 0.0)  # [B, H, T, D]
         else:
             k, v = cache.append(k, v)  # [B, H, L, D]: cached positions, then these
-            y = cached_attention(q, k, v)  # [B, H, T, D]
+            y = cached_attention(q, k, v, cache.visible)  # [B, H, T, D]
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
 
@@ -282,7 +390,7 @@ class Block(nn.Module):
         self.mlp = MLP(cfg)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, cache: LayerCache | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: LayerCache | RowsLayerCache | None = None) -> torch.Tensor:
         x = x + self.drop(self.attn(self.norm1(x), cache))
         return x + self.drop(self.mlp(self.norm2(x)))
 
@@ -318,21 +426,27 @@ class GPT(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, reduction: str = "mean",
-                cache: KVCache | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                cache: KVCache | RowsCache | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """idx, targets: [B, T] token ids. Returns logits [B, T, vocab_size] (detached when there are
         targets) and the loss (or None).
 
         With a cache (inference, no targets): idx are the tokens after the cached ones, at positions
         cache.length.. (which must stay below block_size); their keys and values are added to the cache,
         and the logits are the last position's alone, [B, 1, vocab_size]: all a decoding step needs.
+        A RowsCache takes one token per row in use ([n, 1]), each at its own row's position.
         """
         B, T = idx.shape
-        if cache is not None and cache.length + T > cache.capacity:
-            raise ValueError(f"the KV cache holds {cache.capacity} positions: {cache.length} + {T} do not fit")
+        if isinstance(cache, RowsCache):
+            start = cache.start_step(B, T)  # [B]
+        elif cache is not None:
+            if cache.length + T > cache.capacity:
+                raise ValueError(f"the KV cache holds {cache.capacity} positions: {cache.length} + {T} do not fit")
+            start = cache.length
+        else:
+            start = 0
         x = self.wte(idx)  # [B, T, C]
         if self.wpe is not None:
-            start = 0 if cache is None else cache.length
-            x = x + self.wpe(torch.arange(start, start + T, device=idx.device))
+            x = x + self.wpe(token_positions(start, T).to(idx.device))  # + [T, C], or [B, T, C] per row
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
             if cache is not None:
@@ -376,3 +490,7 @@ class GPT(nn.Module):
     def new_cache(self) -> KVCache:
         """An empty KV cache for decoding (see forward and stages/lib/model/decoding.py)."""
         return KVCache(self.cfg.n_layer, self.cfg.block_size)
+
+    def new_rows_cache(self, max_rows: int) -> RowsCache:
+        """An empty cache for up to max_rows sequences of their own lengths (decoding.Batch: the server)."""
+        return RowsCache(self.cfg.n_layer, max_rows, self.cfg.block_size, self.wte.weight.device)
