@@ -1,0 +1,337 @@
+"""The server through the official openai client: a real uvicorn on a free localhost port, over a tiny model.
+
+One server per module (in a thread, with an API key), built as python -m stages.serve builds it; the command
+itself starts in a subprocess in the last tests. The tiny model's end tokens are never the most likely, so at
+temperature 0 an answer runs to max_tokens, and answers can be compared with decoding.generate's.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx2 as httpx
+import openai
+import pytest
+import torch
+import uvicorn
+
+from stages.lib.model.checkpoint import save_checkpoint
+from stages.lib.model.decoding import Sampling, generate
+from stages.lib.model.gpt import GPT
+from stages.lib.params import ModelParams, TokenizerParams
+from stages.lib.serving.app import Server, Settings, build_app
+from stages.lib.tokens.chat import ChatFormat
+from stages.lib.tokens.tokenizer_adapter import train_tokenizer
+from stages.serve import bind
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "test-key"
+NAME = "tiny"
+BLOCK = 64
+MAX_TOKENS = 3000  # the server's limit: long enough for a stream that outlives its client
+GREEDY = Sampling(temperature=0)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, sample_text):
+    """A tokenizer with the chat tokens and a random tiny model that never ends an answer at temperature 0."""
+    folder = tmp_path_factory.mktemp("serve")
+    tok = train_tokenizer(iter(sample_text.split("\n\n")), folder / "tokenizer", "bpe", 400, 2,
+                          TokenizerParams().special_tokens, True, 1337)
+    torch.manual_seed(0)
+    model = GPT(ModelParams(n_layer=2, n_head=2, n_embd=32, block_size=BLOCK, tie_embeddings=False),
+                tok.vocab_size).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            torch.nn.init.normal_(p, std=0.2)
+        model.lm_head.weight[[tok.eot_id, tok.special_id("<|end|>")]] = 0.0  # logit 0: never the largest
+    save_checkpoint(folder / "model.pt", model, tok.fingerprint, step=1, val_loss=1.0)
+    return folder, tok, model
+
+
+class Running:
+    """A uvicorn server in a thread, on a socket bound to a free port of 127.0.0.1."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        sock = bind("127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self.uvicorn = uvicorn.Server(uvicorn.Config(build_app(server), log_level="warning"))
+        self.thread = threading.Thread(target=self.uvicorn.run, kwargs={"sockets": [sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.uvicorn.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.uvicorn.should_exit = True
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive()
+        assert not self.server.batcher.thread.is_alive()  # the decode thread ends with the server
+
+
+@pytest.fixture(scope="module")
+def running(trained):
+    _, tok, model = trained
+    running = Running(Server(model, tok, Settings(model_name=NAME, api_key=KEY, max_tokens=MAX_TOKENS,
+                                                  max_body_bytes=4096)))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def client(running):
+    return openai.OpenAI(base_url=running.url + "/v1", api_key=KEY, max_retries=0, timeout=60)
+
+
+def health(running) -> dict:
+    return httpx.get(running.url + "/health").json()
+
+
+def chat(client, content: str, max_tokens: int = 20, **options) -> str:
+    out = client.chat.completions.create(model=NAME, messages=[{"role": "user", "content": content}],
+                                         max_tokens=max_tokens, temperature=0, **options)
+    return out.choices[0].message.content
+
+
+def streamed_chat(client, content: str, max_tokens: int = 20) -> str:
+    stream = client.chat.completions.create(model=NAME, messages=[{"role": "user", "content": content}],
+                                            max_tokens=max_tokens, temperature=0, stream=True)
+    return "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+
+
+# --------------------------------------------------------------------------- the endpoints
+
+def test_models_and_health(client, running):
+    assert [m.id for m in client.models.list()] == [NAME]
+    assert client.models.retrieve(NAME).id == NAME
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("gpt-4")
+    assert health(running)["status"] == "ok"
+
+
+def test_chat_answer_is_the_decoding_loops_greedy_answer(client, trained):
+    _, tok, model = trained
+    fmt = ChatFormat(tok)
+    messages = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Who is Hamlet?"}]
+    out = client.chat.completions.create(model=NAME, messages=messages, max_tokens=24, temperature=0)
+    prompt = fmt.encode_prompt(messages)
+    expected = generate(model, torch.tensor([prompt]), 24, GREEDY, decode=tok.decode)
+    assert out.choices[0].message.content == expected.texts[0] and len(expected.texts[0]) > 10
+    assert out.choices[0].message.role == "assistant" and out.choices[0].finish_reason == "length"
+    assert (out.usage.prompt_tokens, out.usage.completion_tokens) == (len(prompt), 24)
+    assert out.model == NAME and out.object == "chat.completion"
+
+
+def test_a_streamed_chat_is_the_same_text_in_chunks(client):
+    stream = client.chat.completions.create(model=NAME, messages=[{"role": "user", "content": "To be, or not"}],
+                                            max_tokens=30, temperature=0, stream=True,
+                                            stream_options={"include_usage": True})
+    chunks = list(stream)
+    texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(texts) > 1  # it came in pieces
+    assert "".join(texts) == chat(client, "To be, or not", max_tokens=30)
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+    assert chunks[-1].usage.completion_tokens == 30 and not chunks[-1].choices
+
+
+def test_completions_plain_streamed_echoed_and_seeded(client, trained):
+    _, tok, model = trained
+    out = client.completions.create(model=NAME, prompt="HAMLET.", max_tokens=16, temperature=0)
+    expected = generate(model, torch.tensor([tok.encode("HAMLET.")]), 16, GREEDY, decode=tok.decode).texts[0]
+    assert out.choices[0].text == expected and out.object == "text_completion"
+    stream = client.completions.create(model=NAME, prompt="HAMLET.", max_tokens=16, temperature=0, stream=True)
+    assert "".join(c.choices[0].text for c in stream) == expected
+    echoed = client.completions.create(model=NAME, prompt="HAMLET.", max_tokens=16, temperature=0, echo=True)
+    assert echoed.choices[0].text == "HAMLET." + expected
+    seeded = [client.completions.create(model=NAME, prompt="HAMLET.", max_tokens=16, temperature=1.0, seed=7, n=2)
+              for _ in range(2)]
+    first, second = ([c.text for c in s.choices] for s in seeded)
+    assert first == second and first[0] != first[1]  # the seed reproduces; each choice samples on its own
+
+
+def test_a_stop_string_cuts_the_text_and_stops(client, trained):
+    free = client.completions.create(model=NAME, prompt="HAMLET.", max_tokens=24, temperature=0).choices[0].text
+    stop = free[8:11]
+    out = client.completions.create(model=NAME, prompt="HAMLET.", max_tokens=24, temperature=0, stop=[stop])
+    assert out.choices[0].text == free[:free.index(stop)] and out.choices[0].finish_reason == "stop"
+    assert out.usage.completion_tokens < 24
+
+
+# --------------------------------------------------------------------------- concurrency
+
+def test_16_concurrent_streams_give_the_answers_of_one_at_a_time(client, running, monkeypatch):
+    # Prompts of different lengths, answers that run past the 64-token context (the windows move on)
+    questions = [f"Question {i}: {'who is there? ' * (i % 4)}Denmark" for i in range(16)]
+    alone = [streamed_chat(client, q, max_tokens=48) for q in questions]
+    widths, batch = [], running.server.batcher.batch
+    step = batch.step
+
+    def counted_step():
+        widths.append(len(batch.rows))
+        return step()
+
+    monkeypatch.setattr(batch, "step", counted_step)
+    with ThreadPoolExecutor(16) as pool:
+        together = list(pool.map(lambda q: streamed_chat(client, q, max_tokens=48), questions))
+    assert together == alone
+    assert len(set(alone)) == 16 and all(len(a) > 10 for a in alone)
+    assert max(widths) >= 8  # decoded together, as rows of one batch
+
+
+def test_a_closed_stream_stops_its_decoding(client, running):
+    before = health(running)["tokens"]
+    stream = client.chat.completions.create(model=NAME, messages=[{"role": "user", "content": "Speak on"}],
+                                            max_tokens=MAX_TOKENS, temperature=0, stream=True)
+    for i, _ in enumerate(stream):
+        if i == 3:
+            break
+    stream.close()
+    deadline = time.monotonic() + 10
+    while health(running)["rows"]:
+        assert time.monotonic() < deadline, "the row went on decoding after its client left"
+        time.sleep(0.05)
+    assert health(running)["tokens"] - before < MAX_TOKENS / 3
+
+
+def test_a_full_queue_is_503_and_the_server_goes_on(trained):
+    _, tok, model = trained
+    running = Running(Server(model, tok, Settings(model_name=NAME, max_tokens=MAX_TOKENS, max_rows=1,
+                                                  max_waiting=1)))
+    try:
+        client = openai.OpenAI(base_url=running.url + "/v1", api_key="unused", max_retries=0)
+        long = client.completions.create(prompt="A", max_tokens=MAX_TOKENS, model=NAME, stream=True)
+        next(iter(long))  # decoding: the one row is taken
+        waiting = ThreadPoolExecutor(1).submit(client.completions.create, prompt="B", max_tokens=2, model=NAME)
+        deadline = time.monotonic() + 10
+        while health(running)["waiting"] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        with pytest.raises(openai.APIStatusError) as err:
+            client.completions.create(prompt="C", max_tokens=2, model=NAME)
+        assert err.value.status_code == 503 and err.value.body["code"] == "server_busy"
+        long.close()
+        assert len(waiting.result(timeout=30).choices[0].text) > 0  # served once the row was free
+    finally:
+        running.stop()
+
+
+# --------------------------------------------------------------------------- errors and the key
+
+def post(running, path: str, body: bytes | str, key: str | None = KEY) -> httpx.Response:
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {})
+    return httpx.post(running.url + path, content=body, headers=headers, timeout=30)
+
+
+def error_of(response: httpx.Response) -> dict:
+    body = response.json()
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    return body["error"]
+
+
+def test_bad_requests_get_openai_errors_with_the_right_status(client, running):
+    malformed = post(running, "/v1/chat/completions", '{"messages": [')
+    assert malformed.status_code == 400 and "not valid JSON" in error_of(malformed)["message"]
+    not_object = post(running, "/v1/completions", "[1, 2]")
+    assert not_object.status_code == 400
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model=NAME, messages=[{"role": "user", "content": 5}])
+    assert err.value.body["param"].startswith("messages.0.content")
+    with pytest.raises(openai.BadRequestError, match="temperature"):
+        client.completions.create(model=NAME, prompt="x", temperature=-1)
+    with pytest.raises(openai.BadRequestError, match="max_tokens"):
+        client.completions.create(model=NAME, prompt="x", max_tokens=MAX_TOKENS + 1)
+    with pytest.raises(openai.BadRequestError, match="role"):
+        client.chat.completions.create(model=NAME, messages=[{"role": "tool", "content": "x"}])
+    with pytest.raises(openai.NotFoundError) as err:
+        client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
+    assert err.value.body["code"] == "model_not_found"
+    unknown_route = httpx.get(running.url + "/v1/nothing", headers={"Authorization": f"Bearer {KEY}"})
+    assert unknown_route.status_code == 404 and error_of(unknown_route)["type"] == "invalid_request_error"
+    assert health(running)["status"] == "ok"
+
+
+def test_context_too_long_is_400_and_long_chats_lose_their_oldest_turns(client, running):
+    long_text = "To be, or not to be, that is the question. " * 20  # far over the 64-token context
+    with pytest.raises(openai.BadRequestError) as err:
+        client.completions.create(model=NAME, prompt=long_text, max_tokens=4)
+    assert err.value.body["code"] == "context_length_exceeded"
+    with pytest.raises(openai.BadRequestError) as err:
+        chat(client, long_text)
+    assert err.value.body["code"] == "context_length_exceeded"
+    history = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}: Denmark is a prison"}
+               for i in range(12)] + [{"role": "user", "content": "and now?"}]
+    out = client.chat.completions.create(model=NAME, messages=history, max_tokens=4, temperature=0)
+    assert out.usage.prompt_tokens <= BLOCK * 3 // 4
+
+
+def test_a_body_over_the_limit_is_413(running):
+    big = json.dumps({"prompt": "x" * 5000, "max_tokens": 1})
+    response = post(running, "/v1/completions", big)
+    assert response.status_code == 413 and error_of(response)["code"] == "request_too_large"
+    chunked = httpx.post(running.url + "/v1/completions", content=iter([big[:3000].encode(), big[3000:].encode()]),
+                         headers={"Authorization": f"Bearer {KEY}"})  # no Content-Length: counted as it comes
+    assert chunked.status_code == 413
+
+
+def test_the_api_key_is_needed_everywhere_but_health_and_the_page(running):
+    for key in (None, "wrong"):
+        for path in ("/v1/models", "/v1/chat/completions", "/v1/completions"):
+            response = post(running, path, "{}", key) if path != "/v1/models" else httpx.get(
+                running.url + path, headers={"Authorization": f"Bearer {key}"} if key else {})
+            assert response.status_code == 401 and error_of(response)["code"] == "invalid_api_key"
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=running.url + "/v1", api_key="wrong", max_retries=0).models.list()
+    assert httpx.get(running.url + "/health").status_code == 200
+    page = httpx.get(running.url + "/")
+    assert page.status_code == 200 and "<html" in page.text.lower()  # static, no data: it asks for the key
+    outside = httpx.get(running.url + "/static/../app.py")
+    assert outside.status_code in (401, 404)  # nothing outside static/ is served
+
+
+# --------------------------------------------------------------------------- the command
+
+@pytest.mark.slow
+def test_the_command_serves_on_localhost_and_reports_its_url(trained, tmp_path):
+    folder = trained[0]
+    env = {**os.environ, "SERVE_API_KEY": KEY}
+    proc = subprocess.Popen([sys.executable, "-m", "stages.serve", "--checkpoint", str(folder / "model.pt"),
+                             "--tokenizer", str(folder / "tokenizer"), "--port", "0"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("serve: model (") and "API key required" in line
+        base = re.search(r" at (http://127\.0\.0\.1:\d+):", line).group(1)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert httpx.get(base + "/health").json()["model"] == "model"
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        client = openai.OpenAI(base_url=base + "/v1", api_key=KEY, max_retries=0)
+        assert client.completions.create(model="model", prompt="HAMLET.", max_tokens=5).usage.completion_tokens == 5
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn shuts down, then re-raises the signal
+
+
+@pytest.mark.slow
+def test_no_checkpoint_is_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "stages.serve"], cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: no checkpoint: neither artifacts/checkpoints/sft.pt nor artifacts/checkpoints/model.pt exists; "
+        "run dvc repro first (or pass --checkpoint)"]
