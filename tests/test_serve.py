@@ -204,6 +204,18 @@ def test_a_closed_stream_stops_its_decoding(client, running):
     assert health(running)["tokens"] - before < MAX_TOKENS / 3
 
 
+def test_a_client_that_gives_up_on_an_unstreamed_answer_stops_its_decoding(running):
+    before = health(running)["tokens"]
+    impatient = openai.OpenAI(base_url=running.url + "/v1", api_key=KEY, max_retries=0, timeout=0.3)
+    with pytest.raises(openai.APITimeoutError):
+        impatient.completions.create(model=NAME, prompt="Speak on", max_tokens=MAX_TOKENS, temperature=0)
+    deadline = time.monotonic() + 10
+    while health(running)["rows"]:
+        assert time.monotonic() < deadline, "the row went on decoding after its client left"
+        time.sleep(0.05)
+    assert health(running)["tokens"] - before < MAX_TOKENS / 2
+
+
 def test_a_full_queue_is_503_and_the_server_goes_on(trained):
     _, tok, model = trained
     running = Running(Server(model, tok, Settings(model_name=NAME, max_tokens=MAX_TOKENS, max_rows=1,
