@@ -142,22 +142,18 @@ def test_metrics_show_reports_eval_metrics(project):
         assert name in flat
 
 
-def test_model_param_reruns_only_what_follows_train(project):
+def test_model_params_rerun_only_what_follows_train_and_never_retokenize(project):
+    # model.block_size is the model's: the shards hold a stream, so pack must not rerun either. (Some tasks'
+    # continuations are longer than 48 tokens: eval scores none here.)
     # What a kill -9 during a save leaves in the scratch folder: the next stage to run removes it.
     leftovers = [project / SCRATCH / "data%2Finterim%2Fclean.999999999.abc_1234.tmp",
                  project / SCRATCH / "artifacts%2Fcheckpoints%2Fmodel.pt.999999999.ghi_9012.tmp"]
     (leftovers[0] / "part").mkdir(parents=True)
     leftovers[1].write_bytes(b"partial")
-    out = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "model.n_layer=1"], project)
+    out = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "model.n_layer=1", "-S", "model.block_size=48",
+               "-S", "eval.tasks=[]"], project)
     assert stages_that_ran(out.stdout) == AFTER_TRAIN
     assert not [path for path in leftovers if path.exists()]
-
-
-def test_block_size_does_not_retokenize(project):
-    # Some tasks' continuations are longer than 48 tokens: eval scores none here.
-    out = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "model.block_size=48", "-S", "eval.tasks=[]"],
-              project)
-    assert stages_that_ran(out.stdout) == AFTER_TRAIN
 
 
 def test_generate_continues_a_prompt(project):
