@@ -39,6 +39,7 @@ from stages.lib.model.checkpoint import check_tokenizer, load_checkpoint
 from stages.lib.params import EvalParams, load_params
 from stages.lib.runtime import resolve_device, resolve_precision, seed_everything
 from stages.lib.tokens.tokenizer_adapter import load_tokenizer
+from stages.lib.training import memory
 
 PARAM_SECTIONS = ["eval"]
 CHECKPOINT = Path("artifacts/checkpoints/model.pt")
@@ -46,6 +47,18 @@ TOKENIZER_DIR = Path("artifacts/tokenizer")
 SHARD_DIR = Path("data/shards")
 METRICS = Path("metrics/eval.json")
 SAMPLES = Path("metrics/samples.md")
+
+
+def check_batch_fits(model, vocab_size: int, streams: list, batch_size: int, device: torch.device) -> None:
+    """Refuse an eval.batch_size whose forward pass cannot fit, before it is killed by the kernel.
+
+    The batches hold at most a stream's windows, so a large batch_size over little text still runs.
+    """
+    T = model.cfg.block_size
+    rows = min(batch_size, max((max(s.end // T, 1) for s in streams), default=1))
+    memory.check_inference_fits(memory.scoring_bytes(model.cfg, vocab_size, rows, T), device,
+                                f"scoring {rows} windows of {T} tokens at once (eval.batch_size={batch_size})",
+                                "lower eval.batch_size")
 
 
 def main() -> None:
@@ -65,13 +78,16 @@ def main() -> None:
     doc_bytes = val.document_bytes(token_bytes.numpy())  # [documents]
     check_val_bytes(doc_bytes, SHARD_DIR / "meta.json")
     chosen = select_documents(val, doc_bytes, tok.eot_id, ep.max_bytes)
+    check_batch_fits(model, tok.vocab_size, chosen.streams, ep.batch_size, device)
     score = score_model(model, chosen.streams, block_size, ep.batch_size, token_bytes, device, dtype)
     assert score.bytes == chosen.bytes, "every byte of the chosen documents is scored, once"
     unigram = score_unigram(unigram_log_probs(Documents.from_split(SHARD_DIR, "train").shards, tok.vocab_size),
                             chosen.streams, token_bytes)
     metrics = val_metrics(score, unigram, meta["step"])
     for path in heldout:
-        held = score_model(model, [heldout_stream(path, tok)], block_size, ep.batch_size, token_bytes, device, dtype)
+        stream = heldout_stream(path, tok)
+        check_batch_fits(model, tok.vocab_size, [stream], ep.batch_size, device)
+        held = score_model(model, [stream], block_size, ep.batch_size, token_bytes, device, dtype)
         metrics.update(heldout_metrics(path.stem, held))
     task_lines = []
     for task in tasks:

@@ -31,6 +31,7 @@ from stages.lib.model.decoding import Sampling, generate
 from stages.lib.model.text_stream import TextStream
 from stages.lib.runtime import resolve_device
 from stages.lib.tokens.tokenizer_adapter import load_tokenizer
+from stages.lib.training import memory
 
 CHECKPOINT = "artifacts/checkpoints/model.pt"
 CHAT_CHECKPOINT = "artifacts/checkpoints/sft.pt"  # the fine-tuned model (the sft stage)
@@ -110,6 +111,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     tok = load_tokenizer(args.tokenizer)
     check_tokenizer(meta, tok.fingerprint, args.tokenizer)
 
+    # Each sample keeps its own cache of keys and values: refuse a --num-samples that cannot fit.
+    rows = args.num_samples
+    need = memory.kv_cache_bytes(model.cfg, rows) + memory.scoring_bytes(model.cfg, tok.vocab_size, rows, 1)
+    memory.check_inference_fits(need, device, f"--num-samples {rows}", "lower --num-samples")
     generator = torch.Generator(device=device).manual_seed(args.seed)
     if args.chat:
         chat(model, tok, sampling, generator, sys.stdin, sys.stdout, sys.stderr, system=args.system,

@@ -35,6 +35,8 @@ STATE_BYTES = 16  # per parameter: fp32 weight, gradient, AdamW exp_avg and exp_
 ACTIVATION_BYTES = {4: 96, 2: 64}  # per token, layer and channel, by activation element size (measured 103-127, 70+)
 SCORE_BYTES = {4: 5, 2: 3}  # per attention score element kept for backward (measured 5.7-7.4 in fp32)
 LOGIT_BYTES = 16  # per logit element: the logits, their fp32 copy, the loss's saved gradient (measured ~19)
+SCORING_LOGIT_BYTES = 8  # per logit element without a backward pass: the logits and their fp32 copy
+SCORING_ACTIVATION_BYTES = 16  # per token and channel of one layer's forward pass (the MLP's hidden width)
 GiB = 1 << 30
 
 
@@ -115,3 +117,22 @@ def check_fits(cfg: ModelParams, tp: TrainParams, vocab_size: int, dtype: torch.
             f"(raise {section}.grad_accum_steps to keep the tokens per step), model.block_size or the model size, "
             f"or set train.grad_checkpointing: true")
     return need
+
+
+def scoring_bytes(cfg: ModelParams, vocab_size: int, rows: int, tokens: int) -> int:
+    """Bytes one forward pass over [rows, tokens] without gradients needs besides the weights, at least."""
+    return rows * tokens * (vocab_size * SCORING_LOGIT_BYTES + cfg.n_embd * SCORING_ACTIVATION_BYTES)
+
+
+def kv_cache_bytes(cfg: ModelParams, rows: int, elem: int = 4) -> int:
+    """The decoding cache of `rows` sequences: keys and values of every layer, preallocated to block_size."""
+    return rows * cfg.n_layer * 2 * cfg.block_size * cfg.n_embd * elem
+
+
+def check_inference_fits(need: int, device: torch.device, what: str, advice: str) -> None:
+    """Raise a UserError (what needs how much, and `advice`: the key or flag to lower) when `need` bytes
+    are more than the device has free: an inference that cannot fit is refused instead of killed."""
+    have = available_bytes(device)
+    if need > have:
+        raise UserError(f"{what} needs at least {need / GiB:.1f} GiB but {device.type} has {have / GiB:.1f} GiB "
+                        f"free: {advice}")
