@@ -210,3 +210,32 @@ def test_chat_flags_are_checked(chat_model):
         cli.check_args(cli.parse_args(["--system", "hi"]))
     assert cli.parse_args(["--chat"]).checkpoint == "artifacts/checkpoints/sft.pt"
     assert cli.parse_args([]).checkpoint == "artifacts/checkpoints/model.pt"
+
+
+def test_a_message_of_several_lines_goes_between_triple_quotes(chat_model, monkeypatch, capsys):
+    _, tok, _ = chat_model
+    fmt = ChatFormat(tok)
+    stdin = 'Hi\n"""\nWhat is the first word?\n\nTo be, or not\n"""\nBye\n'
+    answers, _, prompts = run_chat(chat_model, stdin, monkeypatch, capsys)
+    assert len(prompts) == 3
+    second = fmt.encode_prompt([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": answers[0]},
+                                {"role": "user", "content": "What is the first word?\n\nTo be, or not"}])
+    assert prompts[1] == second
+
+
+def test_a_message_too_long_is_refused_before_the_history_is_touched(chat_model, monkeypatch, capsys):
+    _, tok, _ = chat_model
+    long = " ".join(["the king and the queen"] * 40)
+    answers, err, prompts = run_chat(chat_model, f"Hello\nHow now\n{long}\nAgain\n", monkeypatch, capsys,
+                                     "--system", "Be brief.")
+    assert "your message is" in err and "the history is kept" in err
+    assert "dropped" not in err.split("your message is")[1].split("\n", 1)[0]
+    prompts = list(prompts)  # the next run's spy wraps this one's
+    _, _, without = run_chat(chat_model, "Hello\nHow now\nAgain\n", monkeypatch, capsys, "--system", "Be brief.")
+    assert prompts == without  # the refused message cost the history nothing
+    assert "How now" in tok.decode(prompts[2])
+
+
+def test_an_empty_answer_says_why(chat_model, monkeypatch, capsys):
+    answers, err, prompts = run_chat(chat_model, "Hello\n", monkeypatch, capsys, "--max-new-tokens", "0")
+    assert answers == [""] and "the answer is empty: --max-new-tokens is 0" in err

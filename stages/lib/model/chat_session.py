@@ -1,9 +1,11 @@
 """A chat with a fine-tuned model in a terminal: a message per input line, answers streamed as they come.
 
-Each message is answered in the chat format (stages/lib/tokens/chat.py) with the conversation so far as
-context; an answer ends at <|end|> (or end-of-text, or a stop string). When the history outgrows the
-context, the oldest turns are dropped (the system prompt stays) and a note says so. EXIT or the end of
-input ends the chat.
+A message of several lines (the tuned format: a question, a blank line, then the text) goes between two
+lines that hold only MULTILINE. Each message is answered in the chat format (stages/lib/tokens/chat.py)
+with the conversation so far as context; an answer ends at <|end|> (or end-of-text, or a stop string).
+A message that cannot fit the context even alone is refused before the history is touched; when the
+history outgrows the context, the oldest turns are dropped (the system prompt stays) and a note says so.
+An empty answer comes with a note saying why. EXIT or the end of input ends the chat.
 """
 from __future__ import annotations
 
@@ -19,6 +21,25 @@ from stages.lib.tokens.chat import ChatFormat
 from stages.lib.tokens.tokenizer_adapter import Tokenizer
 
 EXIT = "/exit"
+MULTILINE = '"""'  # a line holding only this opens a message of several lines, and the next such line ends it
+
+
+def read_message(stdin: TextIO, out: TextIO) -> str | None:
+    """The next message: one line, or the lines between two MULTILINE lines; None at EXIT or end of input."""
+    line = stdin.readline()
+    if not line or line.strip() == EXIT:
+        return None
+    if line.strip() != MULTILINE:
+        return line.rstrip("\n")
+    lines = []
+    while True:
+        if stdin.isatty():
+            out.write(". ")
+            out.flush()
+        line = stdin.readline()
+        if not line or line.strip() == MULTILINE:  # end of input closes an open message too
+            return "\n".join(lines)
+        lines.append(line.rstrip("\n"))
 
 
 def fit_history(messages: list[dict], fmt: ChatFormat, budget: int) -> tuple[list[dict], int]:
@@ -35,7 +56,7 @@ def fit_history(messages: list[dict], fmt: ChatFormat, budget: int) -> tuple[lis
 
 def chat(model: GPT, tok: Tokenizer, sampling: Sampling, generator: torch.Generator, stdin: TextIO, out: TextIO,
          err: TextIO, *, system: str | None, max_new_tokens: int, stop_strings: Sequence[str]) -> None:
-    """Answer each line of stdin in turn, streaming the answers, with the conversation as context."""
+    """Answer each message from stdin in turn, streaming the answers, with the conversation as context."""
     fmt = ChatFormat(tok)
     # The prompt keeps at most what the decoding loop keeps when it cuts the context, so the answer has room.
     budget = max(1, int(model.cfg.block_size * KEEP_FRACTION))
@@ -45,22 +66,27 @@ def chat(model: GPT, tok: Tokenizer, sampling: Sampling, generator: torch.Genera
         if stdin.isatty():
             out.write("> ")
             out.flush()
-        line = stdin.readline()
-        if not line or line.strip() == EXIT:
+        message = read_message(stdin, out)
+        if message is None:
             return
-        if not line.strip():
+        if not message.strip():
             continue
-        history, dropped = fit_history(history + [{"role": "user", "content": line.rstrip("\n")}], fmt, budget)
+        new = {"role": "user", "content": message}
+        alone = len(fmt.encode_prompt((history[:1] if system else []) + [new]))
+        if alone > budget:  # refused before any of the history is dropped for it
+            err.write(f"(your message is {alone} tokens with the template, over the {budget} the "
+                      f"{model.cfg.block_size}-token context leaves: say it shorter; the history is kept)\n")
+            continue
+        history, dropped = fit_history(history + [new], fmt, budget)
         prompt = fmt.encode_prompt(history)
         if dropped:
             err.write(f"(dropped the {dropped} oldest messages to fit the {model.cfg.block_size}-token context)\n")
-        if len(prompt) > budget:
-            err.write(f"(your message is {len(prompt)} tokens with the template, over the {budget} the "
-                      f"{model.cfg.block_size}-token context leaves: say it shorter)\n")
-            history.pop()
-            continue
         text = answer(model, tok, fmt, torch.tensor([prompt], device=device), sampling, generator, out,
                       max_new_tokens=max_new_tokens, stop_strings=stop_strings)
+        if not text:
+            err.write("(the answer is empty: " + ("--max-new-tokens is 0)\n" if max_new_tokens == 0 else
+                      "the model ended its turn at once, or began with a --stop string; ask again or "
+                      "raise --temperature)\n"))
         history.append({"role": "assistant", "content": text})
 
 
