@@ -1,9 +1,11 @@
 """generate: sample text from a trained checkpoint, printed as the tokens come.
 
     python -m stages.generate --prompt "ROMEO:" --max-new-tokens 200 --temperature 0.7 --top-k 40
-    python -m stages.generate --prompt-file prompt.txt --top-p 0.9 --repetition-penalty 1.2 --stop "\n\n"
+    python -m stages.generate --prompt-file prompt.txt --top-p 0.9 --repetition-penalty 1.2 --stop "\\n\\n"
     echo "ROMEO:" | python -m stages.generate --prompt - --num-samples 4
     python -m stages.generate --chat --system "Answer briefly."      # a chat with the fine-tuned model
+
+--stop takes the escapes \\n, \\t, \\r and \\\\ as a shell passes them ("\\n\\n" stops at a blank line).
 
 The prompt is --prompt TEXT, the file --prompt-file PATH, or stdin with --prompt - (or --prompt-file -);
 stdin is read only when asked for, so a script with an open stdin never hangs. No prompt: a new document.
@@ -12,12 +14,14 @@ Generation stops at the end-of-text token, at any --stop string (the text is cut
 one after another when all are done. Sampling goes through stages/lib/model/decoding.py, the streamed
 text through stages/lib/model/text_stream.py.
 
---chat reads your messages from stdin, a line each, and streams the model's answers in the chat format,
-keeping the history (stages/lib/model/chat_session.py); /exit or end of input (Ctrl-D) ends the chat.
+--chat reads your messages from stdin, a line each (a message of several lines goes between two lines of
+\"\"\"), and streams the model's answers in the chat format, keeping the history
+(stages/lib/model/chat_session.py); /exit or end of input (Ctrl-D) ends the chat.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -25,7 +29,7 @@ from typing import TextIO
 import torch
 
 from stages.lib.errors import UserError, run_stage
-from stages.lib.model.chat_session import EXIT, chat
+from stages.lib.model.chat_session import EXIT, MULTILINE, chat
 from stages.lib.model.checkpoint import check_tokenizer, load_checkpoint
 from stages.lib.model.decoding import Sampling, generate
 from stages.lib.model.text_stream import TextStream
@@ -35,30 +39,49 @@ from stages.lib.training import memory
 
 CHECKPOINT = "artifacts/checkpoints/model.pt"
 CHAT_CHECKPOINT = "artifacts/checkpoints/sft.pt"  # the fine-tuned model (the sft stage)
+ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+
+
+def unescape(text: str) -> str:
+    """The text with \\n, \\t, \\r and \\\\ decoded: a shell passes "\\n" as a backslash and an n.
+    Other backslashes stay as they are."""
+    return re.sub(r"\\([ntr\\])", lambda m: ESCAPES[m.group(1)], text)
+
+
+class ShowDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each option's default, except where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, []):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Sample text from a trained checkpoint, streamed as it comes.")
+    parser = argparse.ArgumentParser(description="Sample text from a trained checkpoint, streamed as it comes.",
+                                     formatter_class=ShowDefaults)
     parser.add_argument("--checkpoint", default=None,
-                        help=f"default: {CHECKPOINT}, or {CHAT_CHECKPOINT} with --chat")
+                        help=f"the model: {CHECKPOINT}, or {CHAT_CHECKPOINT} with --chat")
     parser.add_argument("--tokenizer", default="artifacts/tokenizer",
                         help="tokenizer folder the model was trained with")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--prompt", default=None, help="text to continue; - reads stdin (none: a new document)")
     source.add_argument("--prompt-file", default=None, metavar="PATH", help="UTF-8 file to continue; - is stdin")
-    parser.add_argument("--max-new-tokens", type=int, default=200)
+    parser.add_argument("--max-new-tokens", type=int, default=200, help="tokens generated at most")
     parser.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
     parser.add_argument("--top-k", type=int, default=40, help="0 is no limit")
     parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling; 1 is no limit")
     parser.add_argument("--repetition-penalty", type=float, default=1.0,
                         help="> 1 makes tokens already in the text less likely; 1 is off")
-    parser.add_argument("--stop", action="append", default=[], metavar="TEXT",
-                        help="stop before this text (repeatable); the end-of-text token always stops")
+    parser.add_argument("--stop", action="append", default=[], type=unescape, metavar="TEXT",
+                        help="stop before this text (repeatable; \\n, \\t, \\r and \\\\ are decoded, so \"\\n\\n\" "
+                             "stops at a blank line); the end-of-text token always stops")
     parser.add_argument("--num-samples", type=int, default=1, help="samples generated together, as one batch")
-    parser.add_argument("--seed", type=int, default=1337)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--seed", type=int, default=1337, help="the same seed and options give the same text")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="where to run")
     parser.add_argument("--chat", action="store_true",
-                        help=f"chat: a message per line from stdin, history kept; {EXIT} or Ctrl-D ends it")
+                        help=f"chat: a message per line from stdin, history kept; a message of several lines "
+                             f"goes between two lines of {MULTILINE}; {EXIT} or Ctrl-D ends it")
     parser.add_argument("--system", default=None, metavar="TEXT", help="--chat: a system prompt")
     args = parser.parse_args(argv)
     if args.checkpoint is None:

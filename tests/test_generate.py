@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,46 @@ def test_stdin_prompt_through_the_command_line(trained):
         input="ROMEO:", cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("ROMEO:")
+
+
+def test_help_shows_the_defaults_and_how_to_type_a_message_of_several_lines(capsys):
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for default in ("0 is greedy (default: 0.8)", "0 is no limit (default: 40)", "1 is no limit (default: 1.0)",
+                    "(default: 200)", "(default: 1337)"):
+        assert default in text
+    assert 'between two lines of """' in text and "(default: None)" not in text
+
+
+def test_stop_escapes_are_decoded_as_a_shell_passes_them():
+    assert cli.unescape(r"\n\n") == "\n\n" and cli.unescape(r"a\tb\\n") == "a\tb\\n"
+    assert cli.unescape(r"\d+ é") == r"\d+ é"  # other backslashes and non-ASCII stay as typed
+
+
+def test_the_docs_stop_command_line_stops_at_a_blank_line(trained, capsys, tmp_path, monkeypatch):
+    """The exact line of docs/generate.md, split as a POSIX shell splits it, reaches decoding as a blank line;
+    and a blank line in the output cuts it there."""
+    line = next(x for x in (ROOT / "docs" / "generate.md").read_text().splitlines() if "--stop" in x)
+    argv = shlex.split(line)
+    assert argv[:3] == ["python", "-m", "stages.generate"] and argv[-2:] == ["--stop", r"\n\n"]
+    seen = {}
+    real = cli.generate
+
+    def spy(*args, **kwargs):  # the decoding loop's view of the stop strings
+        seen["stop"] = kwargs["stop_strings"]
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "generate", spy)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scene.txt").write_text("HAMLET.", encoding="utf-8")
+    folder = trained[0]
+    cli.main(argv[3:] + ["--checkpoint", str(folder / "model.pt"), "--tokenizer", str(folder / "tokenizer"),
+                         "--device", "cpu", "--max-new-tokens", "5"])
+    assert seen["stop"] == ["\n\n"]
+    text_stream_out = io.StringIO()
+    stream = TextStream(lambda ids: "".join(map(chr, ids)), seen["stop"], text_stream_out, stop_token=None)
+    for ch in "To be\n\nor not":
+        stream.add(ord(ch))
+    stream.finish("To be")
+    assert text_stream_out.getvalue() == "To be"
