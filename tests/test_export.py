@@ -202,5 +202,6 @@ def test_a_chat_model_stops_generate_at_end_of_turn(corpus, tmp_path):
     export(tmp_path / "model.pt", tmp_path / "tok", tmp_path / "hf", "float32")
     generation = json.loads((tmp_path / "hf" / "generation_config.json").read_text())
     assert generation["eos_token_id"] == [tok.eot_id, tok.special_id("<|end|>")]
+    assert "max_length" not in generation  # else generate(max_new_tokens=...) warns that both are set
     assert "chat_template" in json.loads((tmp_path / "hf" / "tokenizer_config.json").read_text()) or \
         (tmp_path / "hf" / "chat_template.jinja").exists()

@@ -30,8 +30,9 @@ def export(checkpoint: Path, tokenizer_dir: Path, out_dir: Path, dtype: str) -> 
     hf.to(getattr(torch, dtype))
     # A chat model ends its answer with <|end|>: generate() stops there too, not only at end-of-text.
     eos = [tok.eot_id, tok.special_id(END)] if has_chat_tokens(tok) else tok.eot_id
-    hf.generation_config.update(bos_token_id=tok.eot_id, eos_token_id=eos, pad_token_id=tok.eot_id,
-                                max_length=model.cfg.block_size)
+    # No max_length: a caller's max_new_tokens then needs no second limit (transformers warns when both are set).
+    # The context limit is the config's position count, which generate() in transformers does not enforce.
+    hf.generation_config.update(bos_token_id=tok.eot_id, eos_token_id=eos, pad_token_id=tok.eot_id)
     with atomic_dir(out_dir) as tmp:
         hf.save_pretrained(tmp, safe_serialization=True)
         save_hf_tokenizer(tokenizer_dir, tmp, model.cfg.block_size)
