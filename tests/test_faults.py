@@ -1,7 +1,10 @@
 """Faults a user can provoke: each is refused with one line naming the file or key, before any harm."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
+import psutil
 import pytest
 import torch
 
@@ -56,3 +59,33 @@ def test_generate_refuses_more_samples_than_memory_holds(tiny, capsys, monkeypat
         generate.main([*flags, "--num-samples", "20000"])
     generate.main([*flags, "--num-samples", "2"])  # a few samples fit
     assert capsys.readouterr().out.count("--- sample") == 2
+
+
+# --------------------------------------------------------------------------- no process outlives its stage
+
+@pytest.mark.slow
+def test_train_with_two_processes_dies_whole_when_the_stage_is_killed(tmp_path):
+    """kill -9 of `python -m stages.train` with train.nproc 2: torchrun and both ranks end with it."""
+    from test_train import start_train, write_params, write_shards
+
+    write_shards(tmp_path / "data/shards")
+    write_params(tmp_path, max_steps=100_000, nproc=2, checkpoint_interval=0)
+    proc = start_train(tmp_path)
+    stage = psutil.Process(proc.pid)
+    family: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(stage.children(recursive=True)) < 3:  # torchrun and its two ranks
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        time.sleep(2)  # the ranks are past their start-up
+        family = stage.children(recursive=True)
+        proc.kill()
+        proc.wait(timeout=30)  # not communicate(): a surviving rank would hold its pipes open
+        _, alive = psutil.wait_procs(family, timeout=20)
+        assert alive == []
+    finally:
+        proc.kill()
+        for child in family:  # never leave a rank behind, even when the test fails
+            if child.is_running():
+                child.kill()

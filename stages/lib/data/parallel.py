@@ -29,13 +29,14 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 PARENT_POLL_SECONDS = 1.0
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Worker initializer: end this worker when the stage process dies, even by SIGKILL.
+def die_with_parent(parent_pid: int, watch: bool = True) -> None:
+    """End this process when its parent (`parent_pid`) dies, even by SIGKILL.
 
     A pool's workers wait on a pipe that a killed parent never closes for them,
-    so they would hang forever. On Linux the kernel sends SIGKILL when the parent
-    exits (prctl PR_SET_PDEATHSIG); elsewhere a daemon thread watches the parent
-    id change (the orphan is adopted by another process).
+    so they would hang forever; training ranks would go on writing outputs. On
+    Linux the kernel sends SIGKILL when the parent exits (prctl PR_SET_PDEATHSIG,
+    kept across exec); elsewhere (watch) a daemon thread watches the parent id
+    change (the orphan is adopted by another process).
     """
     if sys.platform.startswith("linux"):
         try:
@@ -44,7 +45,8 @@ def _die_with_parent(parent_pid: int) -> None:
             pass
     if os.getppid() != parent_pid:  # the parent died before the line above took effect
         os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    if watch:
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -79,7 +81,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, max_pend
     # Not multiprocessing.Pool: it replaces a dead worker but loses its task, so .get() waits forever.
     # A ProcessPoolExecutor fails every pending future with BrokenProcessPool instead.
     pool = ProcessPoolExecutor(workers, mp_context=mp.get_context(method),
-                               initializer=_die_with_parent, initargs=(os.getpid(),))
+                               initializer=die_with_parent, initargs=(os.getpid(),))
     try:
         pending: collections.deque = collections.deque()
         for item in items:

@@ -23,6 +23,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.distributed as dist
@@ -35,7 +36,10 @@ from torch.distributed.checkpoint.state_dict import (
 )
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+from stages.lib.data.parallel import die_with_parent
 from stages.lib.training.optim import Optimizers, parts
+
+LAUNCHER_PID = "STAGES_TORCHRUN_PID"  # set by relaunch_with_torchrun; a torchrun started by hand sets none
 
 # Whole (unsharded) states: gathered onto rank 0's CPU when read; sliced by each rank from the full state
 # when loaded (every rank has read the resume file).
@@ -72,20 +76,30 @@ def relaunch_with_torchrun(nproc: int, module: str) -> None:
     """Run `python -m module` under torchrun with nproc processes and exit with its status.
 
     A SIGTERM sent to this process goes on to torchrun, which passes it to every rank, so they save their
-    resume state; Ctrl-C reaches torchrun from the terminal directly. Dying here instead would leave
-    torchrun and the ranks running.
+    resume state; Ctrl-C reaches torchrun from the terminal directly. Should this process be killed
+    outright (SIGKILL), torchrun dies with it, and the ranks with torchrun (init_distributed), so no
+    orphan goes on writing the outputs while the next run starts.
     """
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", module]
-    proc = subprocess.Popen(cmd)
+    proc = subprocess.Popen(cmd, preexec_fn=partial(become_torchrun, os.getpid()))
     signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(proc.wait())
+
+
+def become_torchrun(parent: int) -> None:
+    """In the torchrun child before its exec: die with `parent` (the kernel's signal survives the exec, a thread
+    would not), and tell the ranks torchrun's process id, so that a rank still starting when torchrun is
+    killed finds itself orphaned (its parent id alone would not say: it becomes that of the orphan's adopter)."""
+    die_with_parent(parent, watch=False)
+    os.environ[LAUNCHER_PID] = str(os.getpid())
 
 
 def init_distributed(device_type: str, strategy: str) -> DistInfo:
     if not under_torchrun():
         return DistInfo(strategy=strategy)
     info = DistInfo(int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"]), int(os.environ["WORLD_SIZE"]), strategy)
+    die_with_parent(int(os.environ.get(LAUNCHER_PID, os.getppid())))  # a rank ends with its torchrun
     if device_type == "cuda":
         torch.cuda.set_device(info.local_rank)
     dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
