@@ -1,7 +1,10 @@
 """Faults a user can provoke: each is refused with one line naming the file or key, before any harm."""
 from __future__ import annotations
 
+import errno
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -9,13 +12,16 @@ import pytest
 import torch
 
 from stages import evaluate, generate
-from stages.lib.errors import UserError
+from stages.lib.atomic import write_json
+from stages.lib.data.instructions import load_records
+from stages.lib.errors import EXIT_USER_ERROR, UserError, run_stage
 from stages.lib.evaluation.scoring import Stream
+from stages.lib.evaluation.task_format import load_task
 from stages.lib.model.checkpoint import save_checkpoint
 from stages.lib.model.gpt import GPT
-from stages.lib.params import ModelParams
+from stages.lib.params import ModelParams, load_params
 from stages.lib.tokens.tokenizer_adapter import train_tokenizer
-from stages.lib.training import memory
+from stages.lib.training import memory, resume
 
 TINY = ModelParams(n_layer=2, n_head=2, n_embd=32, block_size=32)
 
@@ -89,3 +95,55 @@ def test_train_with_two_processes_dies_whole_when_the_stage_is_killed(tmp_path):
         for child in family:  # never leave a rank behind, even when the test fails
             if child.is_running():
                 child.kill()
+
+
+# --------------------------------------------------------------------------- inputs a user supplies
+
+def one_line(err: pytest.ExceptionInfo) -> str:
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+def test_a_task_file_that_is_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "quiz.jsonl"
+    path.write_bytes(b'{"query": "caf\xe9", "choices": ["a", "b"], "gold": 0}\n')
+    with pytest.raises(UserError, match="task file .*quiz.jsonl is not UTF-8") as err:
+        load_task(path)
+    one_line(err)
+
+
+def test_a_folder_among_the_instruction_files_names_it(tmp_path):
+    (tmp_path / "chats").mkdir()
+    with pytest.raises(UserError, match="chats: is a folder, not an instruction file") as err:
+        load_records(tmp_path / "chats", "error")
+    one_line(err)
+
+
+@pytest.mark.parametrize("text", ["pack: 5\n", "pack: [a, b]\n"])
+def test_a_section_that_is_not_a_mapping_is_refused_when_one_key_of_it_is_read(tmp_path, text):
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(UserError, match="section pack must be a mapping"):
+        load_params(["pack.seed"], tmp_path / "params.yaml")
+
+
+def no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_is_one_line_naming_the_output(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(Path, "write_text", no_space)
+    with pytest.raises(SystemExit) as exit_:
+        run_stage(lambda: write_json(Path("metrics/clean.json"), {"documents": 1}))
+    assert exit_.value.code == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert err == "error: no space left on the device writing metrics/clean.json: free some space and rerun\n"
+    assert not list((tmp_path / ".cache/tmp").iterdir())  # and no temporary file is left
+
+
+def test_a_resume_state_that_cannot_be_saved_is_a_warning(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(Path, "write_bytes", no_space)
+    assert resume.save_state({"step": 3}, Path(".cache/train/resume.pt")) is False
+    assert "could not save the resume state to .cache/train/resume.pt" in capsys.readouterr().out

@@ -16,6 +16,7 @@ sibling instead (`.model.pt.4242.x1y2z3.tmp`), removed by its next write.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import os
@@ -27,6 +28,7 @@ from typing import Iterator
 from urllib.parse import quote
 
 SCRATCH = Path(".cache/tmp")  # relative to the project folder, where stages run
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)  # a full disk, or the user's quota
 LEFTOVER = re.compile(r"^\.?.+\.(\d+)\.[^.]+\.(?:tmp|old)$")  # <name>.<pid>.<random>.tmp|.old
 
 
@@ -112,6 +114,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         os.chmod(tmp_path, 0o644)  # mkstemp makes it private; outputs are ordinary files
         os.replace(tmp_path, path)
+    except OSError as err:
+        if err.errno in NO_SPACE:  # name the output, not the temporary file (or nothing, as write() does)
+            raise OSError(err.errno, os.strerror(err.errno), str(path)) from None
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from stages.lib.atomic import sweep_scratch
+from stages.lib.atomic import NO_SPACE, sweep_scratch
 
 
 class UserError(Exception):
@@ -22,6 +22,7 @@ EXIT_USER_ERROR = 2
 def run_stage(main: Callable[[], None]) -> None:
     """Run a stage's main(), turning a UserError into a one-line message.
 
+    A full disk is the user's to fix too: one line naming the file being written.
     First it removes what killed stages left in the scratch folder, so no temporary
     file outlives the next run, whichever stage that is.
     """
@@ -30,6 +31,12 @@ def run_stage(main: Callable[[], None]) -> None:
         main()
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except OSError as err:
+        if err.errno not in NO_SPACE:
+            raise
+        where = f" writing {err.filename}" if err.filename else ""
+        print(f"error: no space left on the device{where}: free some space and rerun", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -84,6 +84,10 @@ def _raw_records(path: Path) -> Iterator[tuple[int, Any]]:
         raise UserError(f"{path}: instruction file not found") from None
     except UnicodeDecodeError as err:
         raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, not an instruction file: name the .jsonl files") from None
+    except OSError as err:
+        raise UserError(f"{path}: cannot be read ({err.strerror})") from None
     if path.suffix == ".jsonl":
         for number, line in enumerate(text.splitlines(), start=1):
             if line.strip():

@@ -11,6 +11,7 @@ stays free of it, so the tasks stage that writes the files does not import it.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,16 +69,21 @@ def load_task(path: str | Path) -> Task:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"task file {path} not found: build it (dvc repro tasks) or fix eval.tasks")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"task file {path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except OSError as err:
+        raise UserError(f"task file {path} cannot be read ({err.strerror})") from None
     items = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            item = _record(line, f"{path}:{number}")
-            if items and type(item) is not type(items[0]):
-                raise UserError(f"{path}:{number}: a {_kind(item)} record in a {_kind(items[0])} task: "
-                                f"a task file holds one kind of record")
-            items.append(item)
+    for number, line in enumerate(io.StringIO(text), start=1):  # lines end at \n only, as a file's do
+        if not line.strip():
+            continue
+        item = _record(line, f"{path}:{number}")
+        if items and type(item) is not type(items[0]):
+            raise UserError(f"{path}:{number}: a {_kind(item)} record in a {_kind(items[0])} task: "
+                            f"a task file holds one kind of record")
+        items.append(item)
     if not items:
         raise UserError(f"task file {path} holds no records: add some or remove it from eval.tasks")
     return Task(path.stem, _kind(items[0]), items)

@@ -142,6 +142,8 @@ def load_params(keys: list[str], path: str | Path = PARAMS_FILE) -> dict[str, An
         section, _, name = key.partition(".")
         raw = data.get(section)
         if name:
+            if raw is not None and not isinstance(raw, dict):
+                parse_section(section, raw)  # refuses it: the section must be a mapping
             one = {name: raw[name]} if isinstance(raw, dict) and name in raw else {}
             params[key] = getattr(parse_section(section, one), name)
         else:

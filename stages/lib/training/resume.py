@@ -48,8 +48,15 @@ def run_key(params: dict, shard_meta: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def save_state(state: dict, path: Path = STATE_FILE) -> None:
-    write_torch(path, state)
+def save_state(state: dict, path: Path = STATE_FILE) -> bool:
+    """Whether the state was saved. A failed save (a full disk) only costs the chance to resume from here:
+    it is a warning, training goes on, and the state saved before, if any, stays."""
+    try:
+        write_torch(path, state)
+    except OSError as err:
+        print(f"train: warning: could not save the resume state to {path} ({err.strerror}); training goes on")
+        return False
+    return True
 
 
 def load_state(key: str, path: Path = STATE_FILE) -> dict | None:

@@ -270,10 +270,9 @@ def fit(cfg: ModelParams, tp: TrainParams, run: Run, params_for_key: dict) -> di
                             progress.best_val, weights=best_weights)
         live = open_live(run.live_dir, progress.history)
 
-    def save_resume_state() -> None:
+    def save_resume_state() -> bool:
         state = snapshot(raw_model, optimizer, scaler, progress, best_weights, key, dist_info, device)
-        if main_rank:
-            resume.save_state(state, run.state_file)
+        return resume.save_state(state, run.state_file) if main_rank else True
 
     start, first_step = time.perf_counter(), progress.step
     bar = tqdm(range(progress.step, tp.max_steps), desc=run.name, unit="step", disable=not main_rank,
@@ -316,9 +315,10 @@ def fit(cfg: ModelParams, tp: TrainParams, run: Run, params_for_key: dict) -> di
 
             progress.step = step + 1
             if distributed.any_rank(stop.received is not None, dist_info, device):  # all ranks stop together
-                save_resume_state()
-                raise UserError(f"interrupted after step {step}: state saved to {run.state_file}; "
-                                f"rerun `dvc repro` to continue from step {progress.step}")
+                if save_resume_state():
+                    raise UserError(f"interrupted after step {step}: state saved to {run.state_file}; "
+                                    f"rerun `dvc repro` to continue from step {progress.step}")
+                raise UserError(f"interrupted after step {step}; the resume state could not be saved")
             if tp.checkpoint_interval and progress.step % tp.checkpoint_interval == 0 \
                     and progress.step < tp.max_steps:
                 save_resume_state()
