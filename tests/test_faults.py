@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import math
 import os
 import time
 from pathlib import Path
@@ -147,3 +148,37 @@ def test_a_resume_state_that_cannot_be_saved_is_a_warning(tmp_path, monkeypatch,
     monkeypatch.setattr(Path, "write_bytes", no_space)
     assert resume.save_state({"step": 3}, Path(".cache/train/resume.pt")) is False
     assert "could not save the resume state to .cache/train/resume.pt" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- non-finite values
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+def test_non_finite_floats_are_refused_at_load(tmp_path, value):
+    (tmp_path / "params.yaml").write_text(f"train:\n  learning_rate: {value}\n")
+    with pytest.raises(UserError, match=r"train\.learning_rate=.* must be a finite number"):
+        load_params(["train"], tmp_path / "params.yaml")
+
+
+def test_a_run_that_diverges_before_any_checkpoint_names_none(tmp_path, monkeypatch):
+    """Starting weights that give a NaN loss at step 0: the stop message must not promise a checkpoint."""
+    from stages.lib.params import TrainParams
+    from stages.lib.training.trainer import Run, fit
+
+    monkeypatch.chdir(tmp_path)
+    data = TinyWindows()
+    weights = {name: torch.full_like(p, math.nan) for name, p in GPT(TINY, 64).state_dict().items()}
+    run = Run("train", data, data, 64, "test", {}, tmp_path / "model.pt", str(tmp_path / "live"), weights)
+    tp = TrainParams(max_steps=2, batch_size=2, compile=False, device="cpu", precision="fp32")
+    with pytest.raises(UserError, match="loss became nan at step 0") as err:
+        fit(TINY, tp, run, {})
+    assert "no checkpoint was written" in str(err.value) and "step -1" not in str(err.value)
+    assert not (tmp_path / "model.pt").exists()
+
+
+class TinyWindows:
+    """Random windows of TINY's block size over a 64-token vocabulary."""
+    n_windows, n_tokens = 8, 8 * 32
+
+    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = torch.randint(0, 64, (len(indices), TINY.block_size + 1))
+        return rows[:, :-1], rows[:, 1:]

@@ -12,6 +12,7 @@ and a test fails when either is stale.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import typing
 from pathlib import Path
@@ -92,7 +93,9 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             raise UserError(f"params.yaml: {key}={value!r} was read as a string: "
                             f"YAML needs a dot in a float, write it like 3.0e-4")
         check(isinstance(value, (int, float)) and not isinstance(value, bool), f"{key}={value!r} must be a number")
-        return float(value)
+        number = float(value) if isinstance(value, float) or abs(value) < 2 ** 1000 else math.inf  # huge ints
+        check(math.isfinite(number), f"{key}={value!r} must be a finite number")
+        return number
     if hint is str:
         check(isinstance(value, str), f"{key}={value!r} must be a string")
         return value

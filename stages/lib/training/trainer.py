@@ -290,10 +290,11 @@ def fit(cfg: ModelParams, tp: TrainParams, run: Run, params_for_key: dict) -> di
                 muon = ""  # sft scales Muon's lr with its own learning_rate (SftParams.training)
                 if tp.optimizer == "muon" and run.name == "train":
                     muon = f" or train.muon_lr (now {tp.muon_lr})"
+                kept = (f"; the best checkpoint (step {progress.best_step}) is kept at {run.checkpoint}"
+                        if progress.best_step >= 0 else "; no checkpoint was written")
                 raise UserError(f"{run.name} loss became {progress.train_loss} at step {step}: lower "
                                 f"{run.name}.learning_rate (now {tp.learning_rate}){muon} or raise "
-                                f"{run.name}.warmup_steps; the best checkpoint (step {progress.best_step}) is kept "
-                                f"at {run.checkpoint}")
+                                f"{run.name}.warmup_steps{kept}")
             bar.set_postfix(loss=f"{progress.train_loss:.3f}", lr=f"{lr:.2e}")
 
             # Validation and checkpoint on the schedule, and always after the last step.
