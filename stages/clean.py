@@ -12,7 +12,9 @@ documents) from the kept documents that hold some, and copies the others as
 they are.
 
 Outputs: data/interim/clean/ (documents), metrics/clean.json (counts and
-bytes per rule), reports/clean/removed.md (examples of what was removed).
+bytes per rule), reports/clean/removed.md (bytes and the params key per
+reason, examples with the measured value against the threshold). A reason
+that removes more than a fifth of the bytes prints a warning line.
 """
 from __future__ import annotations
 
@@ -77,6 +79,8 @@ def main() -> None:
     write_json(METRICS, report.metrics())
     print(f"clean: kept {report.docs_out} of {report.docs_in} documents, "
           f"{report.bytes_out / 1e6:.1f} of {report.bytes_in / 1e6:.1f} MB; {report.summary(REPORT)}")
+    for line in report.warnings():
+        print(f"clean: {line}")
 
 
 if __name__ == "__main__":

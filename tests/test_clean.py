@@ -165,3 +165,31 @@ def test_clean_removing_everything_is_a_user_error(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="removed every document"):
         run_clean(tmp_path, monkeypatch, [Document("a", "a", "tiny")], workers=1)
     assert Path("reports/clean/removed.md").exists()  # so the user can see why
+
+
+def test_the_report_says_why_each_example_went_and_which_key_controls_it(tmp_path, monkeypatch, capsys):
+    run_clean(tmp_path, monkeypatch, corpus(), workers=1)
+    report = Path("reports/clean/removed.md").read_text()
+    assert "- `numbers.txt`: (alpha_words 0 < clean.quality.min_alpha_word_fraction 0.8) 1 2 3" in report
+    assert "- `copy.txt`: (same text as play0.txt) " in report  # the exact duplicate names the kept copy
+    assert "| quality_alpha_words | 1 | 420 | 2.2% | " in report
+    assert "`clean.quality.min_alpha_word_fraction (or drop it from clean.quality.filters)` |" in report
+    assert "| exact_duplicate | 1 | " in report and "`clean.exact_dedupe` |" in report
+    assert "| email | 1 |" in report  # personal data counted in the report and on the console line
+    assert "personal data found: 1 email" in capsys.readouterr().out
+
+
+def test_a_reason_that_removes_over_a_fifth_of_the_bytes_warns_with_its_key(tmp_path, monkeypatch, capsys):
+    junk = [Document(f"n{i}.txt", "n", f"{i} " + "1 2 3 4 5 6 7 8 9 10 " * 20) for i in range(6)]
+    run_clean(tmp_path, monkeypatch, corpus()[:3] + junk, workers=1)
+    out = capsys.readouterr().out
+    warnings = [line for line in out.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "warning: quality_alpha_words removed " in warnings[0]
+    assert "change clean.quality.min_alpha_word_fraction" in warnings[0]
+    run_clean(tmp_path / "few", monkeypatch, corpus(), workers=1)  # 420 of 18,860 bytes: no warning
+    assert "warning" not in capsys.readouterr().out
+
+
+def test_a_document_too_short_shows_its_length_against_the_key():
+    result = DocumentCleaner(params()).clean("a", "s", "too short")
+    assert result.reason == "too_short" and result.text == "(9 characters < clean.min_chars 20) too short"

@@ -1,5 +1,10 @@
 """What the clean stage removed: documents and bytes per reason, boilerplate cut, examples of each.
 
+Each reason names the params key that controls it, and each example leads with why it was removed (the
+measured value against the threshold, or the copy that was kept). A reason that removes more than
+WARN_SHARE of the input bytes gets a warning line on the console, since that is usually a threshold that
+does not suit the corpus rather than junk.
+
 Both engines hand every document's result to one CleanReport, in document
 order, so the metrics (metrics/clean.json) and the markdown report
 (reports/clean/removed.md) are the same whichever engine ran.
@@ -9,7 +14,27 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
+from stages.lib.data.quality import BOUNDS
+
 MAX_BOILERPLATE_KINDS = 10_000  # distinct boilerplate units counted for the report's examples
+WARN_SHARE = 0.2  # a reason that removes more than this share of the input bytes is worth a look
+# The params keys that decide each reason (quality_* reasons name their filter's bounds).
+KEYS = {
+    "too_short": "clean.min_chars",
+    "too_long": "clean.max_chars",
+    "pii": "clean.pii.action",
+    "exact_duplicate": "clean.exact_dedupe",
+    "near_duplicate": "clean.near_dedupe.threshold, clean.near_dedupe.containment",
+    "too_short_after_boilerplate": "clean.line_dedupe.min_docs, clean.min_chars",
+}
+
+
+def params_key(reason: str) -> str:
+    """The params keys to change to remove less for this reason."""
+    if reason.startswith("quality_"):
+        bounds = [key for key in BOUNDS.get(reason[len("quality_"):], ()) if key]
+        return ", ".join(f"clean.quality.{key}" for key in bounds) + " (or drop it from clean.quality.filters)"
+    return KEYS.get(reason, "clean")
 
 
 class CleanReport:
@@ -40,10 +65,23 @@ class CleanReport:
         (the markdown written to report_path shows examples)."""
         removed = ", ".join(f"{n} {reason}" for reason, n in sorted(self.removed_docs.items())) or "none"
         line = f"removed {sum(self.removed_docs.values())} documents ({removed})"
+        if self.pii:
+            kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.pii.items()))
+            line += f"; personal data found: {kinds}"
         if self.boilerplate_units:
             line += (f"; cut {self.boilerplate_units} boilerplate lines ({self.boilerplate_bytes / 1e3:.1f} KB) "
                      f"from {self.boilerplate_docs} documents, see {report_path}")
         return line
+
+    def warnings(self) -> list[str]:
+        """A line for each reason that removed more than WARN_SHARE of the input bytes."""
+        lines = []
+        for reason, nbytes in sorted(self.removed_bytes.items()):
+            if self.bytes_in and nbytes > WARN_SHARE * self.bytes_in:
+                lines.append(f"warning: {reason} removed {nbytes / self.bytes_in:.0%} of the bytes "
+                             f"({self.removed_docs[reason]} documents): if that is good text, change "
+                             f"{params_key(reason)}; each example's value is in the report")
+        return lines
 
     def remove(self, reason: str, doc_id: str, nbytes: int, excerpt: str) -> None:
         self.removed_docs[reason] += 1
@@ -64,17 +102,27 @@ class CleanReport:
         return flat
 
     def markdown(self) -> str:
-        lines = ["# Removed by clean", "", "| reason | documents | bytes |", "|---|---:|---:|"]
-        lines += [f"| {r} | {self.removed_docs[r]} | {self.removed_bytes[r]} |" for r in sorted(self.removed_docs)]
+        share = lambda n: f"{n / self.bytes_in:.1%}" if self.bytes_in else "-"  # noqa: E731
+        lines = ["# Removed by clean", "", f"Of {self.docs_in} documents, {self.bytes_in} bytes.", "",
+                 "| reason | documents | bytes | share of bytes | params key |", "|---|---:|---:|---:|---|"]
+        lines += [f"| {r} | {self.removed_docs[r]} | {self.removed_bytes[r]} | {share(self.removed_bytes[r])} | "
+                  f"`{params_key(r)}` |" for r in sorted(self.removed_docs)]
         if self.boilerplate_units:
             lines += [f"| boilerplate lines (cut from {self.boilerplate_docs} kept documents) | "
-                      f"{self.boilerplate_units} lines | {self.boilerplate_bytes} |"]
+                      f"{self.boilerplate_units} lines | {self.boilerplate_bytes} | {share(self.boilerplate_bytes)} "
+                      f"| `clean.line_dedupe` |"]
             lines += ["", "## boilerplate", "", "The most frequent units cut (clean.line_dedupe), with the times "
                       "each was cut:", ""]
             for unit, times in self.boilerplate_examples.most_common(self.examples_per_reason * 4):
                 lines.append(f"- {times}x: {unit[:300]}")
+        if self.pii:
+            lines += ["", "## personal data", "",
+                      "Found in the documents that passed the filters (`clean.pii.kinds`), each replaced with its "
+                      "tag, or its document dropped (`clean.pii.action`):", "", "| kind | found |", "|---|---:|"]
+            lines += [f"| {kind} | {n} |" for kind, n in sorted(self.pii.items())]
         for reason in sorted(self.examples):
-            lines += ["", f"## {reason}", ""]
+            lines += ["", f"## {reason}", "", f"Controlled by `{params_key(reason)}`. Each example starts with why "
+                      "it was removed:", ""]
             for doc_id, excerpt in self.examples[reason]:
                 quoted = excerpt.strip().replace("\n", " ⏎ ")[:300]
                 lines.append(f"- `{doc_id}`: {quoted}")

@@ -17,7 +17,7 @@ from stages.lib.data import textnorm
 from stages.lib.data.line_dedupe import LineFrequency
 from stages.lib.data.near_dedupe import MinHasher, Sketch
 from stages.lib.data.pii.scrub import PiiScrubber
-from stages.lib.data.quality import quality_failure
+from stages.lib.data.quality import quality_check
 from stages.lib.params import CleanParams
 
 EXCERPT_CHARS = 300
@@ -34,6 +34,11 @@ class DocResult:
     content_hash: int = 0  # exact-duplicate key of the cleaned text
     signature: Sketch | None = None  # MinHash sketch for near dedupe
     unit_hashes: np.ndarray | None = None  # distinct long lines/paragraphs, for boilerplate counting
+
+    def mark_exact_duplicate(self, kept: str) -> None:
+        """Removed as an exact copy (after normalization) of the kept document `kept`."""
+        self.reason = "exact_duplicate"
+        self.text = f"(same text as {kept}) {self.text[:EXCERPT_CHARS]}"
 
     def mark_near_duplicate(self, similar: str, jaccard: float, containment: float) -> None:
         """Removed as a near duplicate of the kept document `similar`; the report shows why."""
@@ -65,26 +70,30 @@ class DocumentCleaner:
             text = textnorm.tidy_whitespace(text)
         return text
 
-    def rejection(self, text: str) -> str | None:
-        """Why a normalized document is dropped before dedupe, or None."""
+    def rejection(self, text: str) -> tuple[str, str] | None:
+        """Why a normalized document is dropped before dedupe, as (reason, measured value against the
+        threshold's params key), or None."""
         p = self.params
         if len(text) < p.min_chars:
-            return "too_short"
+            return "too_short", f"{len(text)} characters < clean.min_chars {p.min_chars}"
         if p.max_chars and len(text) > p.max_chars:
-            return "too_long"
-        failed = quality_failure(text, p.quality)
-        return f"quality_{failed}" if failed else None
+            return "too_long", f"{len(text)} characters > clean.max_chars {p.max_chars}"
+        failed = quality_check(text, p.quality)
+        return (f"quality_{failed[0]}", failed[1]) if failed else None
 
     def clean(self, doc_id: str, source: str, text: str) -> DocResult:
         result = DocResult(doc_id, source, bytes_in=len(text.encode("utf-8")))
         text = self.normalize(text)
-        result.reason = self.rejection(text)
-        if result.reason is None:
+        rejected = self.rejection(text)
+        if rejected is None:
             text, result.pii = self.scrubber.scrub(text)
             if result.pii and self.params.pii.action == "drop":
-                result.reason = "pii"
-        if result.reason is not None:
-            result.text = text[:EXCERPT_CHARS]
+                found = ", ".join(f"{n} {kind}" for kind, n in sorted(result.pii.items()))
+                rejected = "pii", f"{found}; clean.pii.action drop"
+        if rejected is not None:
+            # The removed document's text is only an excerpt for the report, led by why it was removed.
+            result.reason = rejected[0]
+            result.text = f"({rejected[1]}) {text[:EXCERPT_CHARS]}"
             return result
         result.text = text
         result.content_hash = xxhash.xxh3_64_intdigest(text.encode("utf-8"))

@@ -233,11 +233,53 @@ FILTERS = {
 assert tuple(FILTERS) == QUALITY_FILTERS
 
 
-def quality_failure(text: str, params: QualityParams) -> str | None:
-    """Name of the first enabled filter (in QUALITY_FILTERS order) the document fails, or None if it passes."""
+# What each filter measures, and the clean.quality keys of its bounds (min, max; None where unbounded).
+BOUNDS = {
+    "word_count": ("min_words", "max_words"),
+    "mean_word_length": ("min_mean_word_length", "max_mean_word_length"),
+    "symbol_ratio": (None, "max_symbol_word_ratio"),
+    "alpha_words": ("min_alpha_word_fraction", None),
+    "duplicate_lines": (None, "max_duplicate_line_fraction"),
+    "top_ngrams": (None, "max_top_ngram_fraction"),
+    "duplicate_ngrams": (None, "max_duplicate_ngram_fraction"),
+}
+
+
+def measure(name: str, s: DocStats) -> float:
+    """The value filter `name` compares with its bounds (the filters above test exactly these)."""
+    if name == "word_count":
+        return s.num_words
+    if name == "mean_word_length":
+        return s.word_chars / s.num_words if s.num_words else 0.0
+    if name == "symbol_ratio":
+        return (s.text.count("#") + sum(s.text.count(e) for e in ELLIPSES)) / max(s.num_words, 1)
+    if name == "alpha_words":
+        return s.alpha_words / s.num_words if s.num_words else 0.0
+    if name == "duplicate_lines":
+        return duplicate_line_fraction(s.text)
+    return top_ngram_fraction(s) if name == "top_ngrams" else duplicate_ngram_fraction(s)
+
+
+def explain(name: str, s: DocStats, params: QualityParams) -> str:
+    """Why filter `name` failed: the measured value and the bound it crossed, with its params key."""
+    value = measure(name, s)
+    low, high = BOUNDS[name]
+    if low is not None and not value >= getattr(params, low):
+        return f"{name} {value:.3g} < clean.quality.{low} {getattr(params, low):g}"
+    return f"{name} {value:.3g} > clean.quality.{high} {getattr(params, high):g}"
+
+
+def quality_check(text: str, params: QualityParams) -> tuple[str, str] | None:
+    """The first enabled filter (in QUALITY_FILTERS order) the document fails and why, or None if it passes."""
     enabled = set(params.filters)
     stats = DocStats(text)
     for name, passes in FILTERS.items():
         if name in enabled and not passes(stats, params):
-            return name
+            return name, explain(name, stats, params)
     return None
+
+
+def quality_failure(text: str, params: QualityParams) -> str | None:
+    """Name of the first enabled filter (in QUALITY_FILTERS order) the document fails, or None if it passes."""
+    failed = quality_check(text, params)
+    return failed[0] if failed else None

@@ -37,14 +37,15 @@ def read_batches(in_dir: Path) -> Iterator[list[tuple[str, str, str]]]:
 
 def deduplicate(results: Iterator[DocResult], params: CleanParams) -> Iterator[DocResult]:
     """Mark exact and near duplicates in document order, so the first copy is kept."""
-    seen_hashes: set[int] = set()
+    seen_hashes: dict[int, str] = {}  # content hash -> id of the copy kept
     near = params.near_dedupe
     near_index = NearDuplicateIndex.from_params(near) if near.enabled else None
     for result in results:
         if result.reason is None and params.exact_dedupe:
             if result.content_hash in seen_hashes:
-                result.reason = "exact_duplicate"
-            seen_hashes.add(result.content_hash)
+                result.mark_exact_duplicate(seen_hashes[result.content_hash])
+            else:
+                seen_hashes[result.content_hash] = result.id
         if result.reason is None and near_index is not None and result.signature is not None:
             match = near_index.add_or_match(result.id, result.signature)
             if match is not None:

@@ -95,6 +95,15 @@ class Decisions:
         at = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
         return passed(batch) & (self.hashes[at] == hashes) & (self.first[at] != index)
 
+    def first_index(self, batch: pa.Table) -> np.ndarray:
+        """Per document, the index of the first document with its text when that text is held twice or more;
+        -1 otherwise."""
+        if len(self.hashes) == 0:
+            return np.full(batch.num_rows, -1, np.int64)
+        hashes = batch["content_hash"].to_numpy()
+        at = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
+        return np.where(passed(batch) & (self.hashes[at] == hashes), self.first[at], -1)
+
     def kept(self, batch: pa.Table) -> np.ndarray:
         """Mask: documents that survive the filters and both dedupe steps."""
         return (passed(batch) & ~self.exact_duplicate(batch)
@@ -181,15 +190,21 @@ def boilerplate(results: ray.data.Dataset, decisions: Decisions, min_docs: int, 
 
 # --------------------------------------------------------------------------- 5. results in order
 
-def _doc_results(table: pa.Table, params: CleanParams, decisions: Decisions) -> Iterator[DocResult]:
+def _doc_results(table: pa.Table, params: CleanParams, decisions: Decisions,
+                 kept_ids: dict[int, str]) -> Iterator[DocResult]:
+    """The table's results in order; kept_ids (index -> id of a kept copy) names the copy an exact duplicate
+    repeats: the first copy comes earlier in document order, so it is recorded before its duplicates."""
     exact = decisions.exact_duplicate(table) if params.exact_dedupe else np.zeros(table.num_rows, bool)
+    first = decisions.first_index(table)
     units = _lists(table["unit_hashes"].combine_chunks())
     cols = table.select(["index", "id", "source", "bytes_in", "text", "reason", "pii"]).to_pydict()
     for i, doc in enumerate(cols["index"]):
         result = DocResult(cols["id"][i], cols["source"][i], cols["bytes_in"][i], cols["text"][i],
                            cols["reason"][i], json.loads(cols["pii"][i]), unit_hashes=units[i])
+        if first[i] == doc:
+            kept_ids[doc] = result.id
         if exact[i]:
-            result.reason = "exact_duplicate"
+            result.mark_exact_duplicate(kept_ids[int(first[i])])
         elif doc in decisions.near:
             result.mark_near_duplicate(*decisions.near[doc])
         yield result
@@ -210,5 +225,6 @@ def cleaned(in_dir: Path, params: CleanParams, cleaner: DocumentCleaner,
             near_duplicates(results, params.near_dedupe, decisions, partitions)
         if line_counts is not None:
             line_counts.set_boilerplate(boilerplate(results, decisions, params.line_dedupe.min_docs, partitions))
+        kept_ids: dict[int, str] = {}
         for table in stream(results):
-            yield from _doc_results(table, params, decisions)
+            yield from _doc_results(table, params, decisions, kept_ids)
