@@ -18,7 +18,7 @@ from stages.lib.data.instructions import load_records
 from stages.lib.errors import EXIT_USER_ERROR, UserError, run_stage
 from stages.lib.evaluation.scoring import Stream
 from stages.lib.evaluation.task_format import load_task
-from stages.lib.model.checkpoint import save_checkpoint
+from stages.lib.model.checkpoint import load_checkpoint, save_checkpoint
 from stages.lib.model.gpt import GPT
 from stages.lib.params import ModelParams, load_params
 from stages.lib.tokens.tokenizer_adapter import train_tokenizer
@@ -182,3 +182,40 @@ class TinyWindows:
     def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
         rows = torch.randint(0, 64, (len(indices), TINY.block_size + 1))
         return rows[:, :-1], rows[:, 1:]
+
+
+# --------------------------------------------------------------------------- one line, and the right advice
+
+class Payload:
+    """What a malicious pickle holds: a call made as it loads."""
+
+    def __reduce__(self):
+        return (print, ("this ran while loading",))
+
+
+@pytest.mark.parametrize("content", ["malicious", "truncated"])
+def test_a_foreign_or_damaged_checkpoint_is_one_line_without_torchs_advice(tiny, tmp_path, capsys, content):
+    path = tmp_path / "model.pt"
+    if content == "malicious":
+        torch.save({"format_version": 1, "model": Payload()}, path)
+    else:
+        path.write_bytes((tiny[0] / "model.pt").read_bytes()[:3000])
+    with pytest.raises(UserError, match="model.pt is not a checkpoint this project wrote") as err:
+        load_checkpoint(path)
+    assert "weights_only" not in one_line(err)
+    assert "this ran" not in capsys.readouterr().out
+
+
+def test_a_foreign_resume_state_starts_over_in_one_line(tmp_path, capsys):
+    path = tmp_path / "resume.pt"
+    torch.save({"run_key": "k", "model": Payload()}, path)
+    assert resume.load_state("k", path) is None
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "not a state this project wrote" in out and "weights_only" not in out
+
+
+def test_invalid_yaml_is_one_line_with_where(tmp_path):
+    (tmp_path / "params.yaml").write_text("train:\n  max_steps: 10\n learning_rate: [\n")
+    with pytest.raises(UserError, match=r"params.yaml is not valid YAML: .* \(line 3, column 2\)") as err:
+        load_params(["train"], tmp_path / "params.yaml")
+    one_line(err)

@@ -223,7 +223,7 @@ def test_bad_checkpoints_are_user_errors(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(UserError, match="not a readable checkpoint"):
+    with pytest.raises(UserError, match="not a checkpoint this project wrote"):
         load_checkpoint(garbage)
 
 

@@ -54,8 +54,10 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
         raise UserError(f"checkpoint {path} not found: run the train stage first (dvc repro)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for a damaged file
-        raise UserError(f"{path} is not a readable checkpoint ({err}); retrain with dvc repro") from None
+    except Exception:  # torch raises several types for a damaged or foreign file
+        # Not torch's message: it suggests weights_only=False, which would run whatever code the file holds.
+        raise UserError(f"{path} is not a checkpoint this project wrote (damaged, or holding more than tensors "
+                        f"and plain values): retrain with dvc repro") from None
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         raise UserError(f"{path} is not a checkpoint of format version {FORMAT_VERSION}: retrain with dvc repro")
     model = GPT(ModelParams(**state["model_config"]), state["vocab_size"])

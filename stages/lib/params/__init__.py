@@ -120,6 +120,15 @@ def parse_section(name: str, raw: dict | None) -> Any:
     return _build(SECTIONS[name], raw or {}, name)
 
 
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """The parser's complaint on one line, with where it is: `mapping values are not allowed here (line 3,
+    column 8)` (its own message quotes the text over several lines)."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"{problem}{where}"
+
+
 def read_params_file(path: str | Path = PARAMS_FILE) -> dict:
     path = Path(path)
     if not path.exists():
@@ -127,7 +136,7 @@ def read_params_file(path: str | Path = PARAMS_FILE) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
-        raise UserError(f"{path} is not valid YAML: {err}") from None
+        raise UserError(f"{path} is not valid YAML: {yaml_problem(err)}") from None
     check(isinstance(data, dict), "the top level must be a mapping of sections")
     return data
 

@@ -65,8 +65,8 @@ def load_state(key: str, path: Path = STATE_FILE) -> dict | None:
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a damaged file: start over rather than fail
-        print(f"train: ignoring unreadable resume state {path} ({err}); starting from step 0")
+    except Exception:  # a damaged or foreign file: start over rather than fail (never with weights_only=False)
+        print(f"train: ignoring resume state {path}: it is not a state this project wrote; starting from step 0")
         return None
     if state.get("run_key") != key:
         print(f"train: refusing resume state {path}: it was saved by a run with other params, data or code "
