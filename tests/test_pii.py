@@ -225,6 +225,8 @@ def test_phone_numbers_in_national_format(text, expected):
     "01/19/04 01/20/04 01/21/04",               # dates joined by spaces
     "octdigits = '01234567'",
     "id,name,joined\n7,Ann,20240117\n",         # a CSV column that is not a phone column
+    "Call random.choice(range(1, 947948399)) once.",  # a function's argument, even after a phone word
+    "byte order: 44 33 22 11 in memory",        # a row of two-digit values
 ])
 def test_number_look_alikes_are_not_phones(text):
     assert _scrubbed(text) == text
@@ -292,6 +294,7 @@ def test_secrets_are_replaced_whole(text, expected):
     "OID 2.5.4.3 is the common name",
     "Mozilla/5.0 (X11; rv:1.9.5.20) Gecko",
     "see section 4.7.7.4",
+    "the tag *::8* marks it",                   # "::" and one group is no IPv6 address
     "secret_name: prod/payments/db-credentials",  # keys named like secrets, values that are not
     "token_url: https://auth.example.com/oauth/token",
     "password_min_length: 12",
@@ -410,3 +413,9 @@ def test_secrets_and_addresses_of_the_second_round(text, expected):
 ])
 def test_second_round_secret_look_alikes(text):
     assert _scrubbed(text) == text
+
+
+def test_phone_and_ipv6_look_alike_fixes_keep_real_numbers():
+    assert _scrubbed("Tel: 44 33 22 11") == "Tel: <PHONE>"  # a phone word still makes two-digit groups a number
+    assert _scrubbed("ring me (tel 4074897978)") == "ring me (tel <PHONE>)"  # parentheses, not a call
+    assert _scrubbed("listen on ::1 and 2001:db8::8") == "listen on <IPV6> and <IPV6>"

@@ -6,8 +6,8 @@ Catches "10.0.0.1", "203.0.113.9", "2001:db8::1", "fe80::1ff:fe23:4567:890a", ":
 Leaves alone: four numbers that name a version, an OID, a section or a pinned package
 ("version 10.8.34.144", "OID 2.5.4.3", "requests==2.1.7.169", "rv:1.9.5.20"), octets over
 255 or with leading zeros, longer dotted sequences ("1.2.3.4.5"), times ("12:30:45"),
-verse references ("3:16"), C++ names ("Foo::Bar") and hex words without a digit
-("cafe::face").
+verse references ("3:16"), C++ names ("Foo::Bar"), hex words without a digit
+("cafe::face") and "::" before a single group ("*::8*"), save the loopback "::1".
 """
 from __future__ import annotations
 
@@ -60,6 +60,8 @@ _IPV6 = re.compile(rf"""
       | :(?::{_H}){{1,7}} )
     (?![\w:]|\.\d)
 """, re.X | re.A)
+# "::" and a single group is a tag or a scope ("*::8*", "std::4"), except the loopback address "::1".
+_TAG = re.compile(r"::(?!1\Z)[0-9A-Fa-f]{1,4}", re.A)
 _IPV6_HINT = re.compile(r"::|:[0-9A-Fa-f]{1,4}:", re.A)
 _IPV6_CHARS = re.compile(r"[0-9A-Fa-f:.]*", re.A)
 
@@ -73,7 +75,7 @@ def find_ipv6(text: str, runs: list[Span]) -> Iterator[Span]:
         # ends one character after the run of address characters, for the look-ahead.
         run_end = _IPV6_CHARS.match(text, hint.start()).end()
         for m in _IPV6.finditer(text, max(pos, hint.start() - 4), run_end + 1):
-            if any(c.isdigit() for c in m.group()):
+            if any(c.isdigit() for c in m.group()) and not _TAG.fullmatch(m.group()):
                 yield m.span()
         pos = max(run_end, hint.end())
 

@@ -8,7 +8,8 @@ like one; an extension ("x12", "ext. 42") goes with its number.
 Leaves alone: dates, versions, dotted addresses, thousands ("7 900 000") and amounts
 ("612 345 678,50 €"), year ranges, ZIP+4 codes and CEPs, the digit groups of cards and
 IBANs, arithmetic ("635 * 4790 - 82093"), fields of ARNs, numbers after an order, ISBN or
-part label, and an unbroken number that no word calls a phone number (an id, a count).
+part label, an unbroken number that no word calls a phone number (an id, a count) or that is
+passed to a function ("range(1, 947948399)"), and rows of two-digit groups ("44 33 22 11").
 
 Which digit runs are numbers, and in which country, is phonenumbers' call (Google's
 libphonenumber metadata, what presidio uses): each candidate is parsed for the regions in
@@ -67,6 +68,9 @@ _DECIMAL_AFTER = re.compile(r"[.,]\d", re.A)
 _UNIT_AFTER = re.compile(r" ?(?![xX]\.?(?:\d|\b)|ext)[^\W\d_]")  # "612 345 678 people", not " x12"
 # A subtraction, not a number written with a spaced hyphen: "result = 635 * 4790 - 82093".
 _ARITHMETIC_BEFORE = re.compile(r"[-+*/×÷=<>^%]\s*\Z|\d\s+\Z")
+# An argument of a function call in code: "range(1, 947948399)" is a bound, whatever words precede it.
+_CALL_ARGUMENT_BEFORE = re.compile(r"[A-Za-z_]\w*\([^()\n]*\Z")
+_CALL_ARGUMENT_AFTER = re.compile(r"[^()\n]*\)")
 # Words that say a number is a phone number (before it on its line, or heading its
 # CSV column), searched in lower-cased text like digits.NOT_PII_WORDS.
 _PHONE_WORDS = re.compile(r"""phone|handy|whats\ ?app|hotline|helpline|contact|kontakt|conta[ct]t?o
@@ -204,9 +208,14 @@ def _phone_ok(text: str, start: int, candidate: str) -> bool:
         return len(digits) >= 9 and (intl or phonenumbers.is_possible_number(number))
     if _NANP.match(candidate):
         return True
+    if len(groups) == 1 and _CALL_ARGUMENT_BEFORE.search(text, max(0, start - 80), start) \
+            and _CALL_ARGUMENT_AFTER.match(text, end):
+        return False  # "randint(1, 947948399)": an unbroken number passed to a function
     context = number_context(text, start, _PHONE_WORDS, _LETTER_LABEL)
     if len(digits) < 8:
         return False
+    if not context and digits[0] != "0" and set(groups) == {2}:
+        return False  # a row of bytes or two-digit values, "44 33 22 11": the ten regions write no number so
     strict = False
     if _NOT_PHONE.fullmatch(candidate) and not (context and " " in candidate):
         # with a phone word before it, "345 563 447" is a number, not thousands
