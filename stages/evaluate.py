@@ -23,7 +23,7 @@ import torch
 from stages.lib.atomic import write_json, write_text
 from stages.lib.errors import run_stage
 from stages.lib.evaluation.report import heldout_metrics, task_metrics, task_summary, val_metrics, val_summary
-from stages.lib.evaluation.samples import choose_prompts, samples_markdown
+from stages.lib.evaluation.samples import choose_prompts, samples_markdown, validation_ids
 from stages.lib.evaluation.scoring import (
     Documents,
     check_val_bytes,
@@ -41,10 +41,11 @@ from stages.lib.runtime import resolve_device, resolve_precision, seed_everythin
 from stages.lib.tokens.tokenizer_adapter import load_tokenizer
 from stages.lib.training import memory
 
-PARAM_SECTIONS = ["eval"]
+PARAM_SECTIONS = ["eval", "pack.seed", "pack.val_fraction"]  # pack's split names samples.md's documents
 CHECKPOINT = Path("artifacts/checkpoints/model.pt")
 TOKENIZER_DIR = Path("artifacts/tokenizer")
 SHARD_DIR = Path("data/shards")
+CLEAN_DIR = Path("data/interim/clean")  # the documents pack split: their ids name the sample prompts' sources
 METRICS = Path("metrics/eval.json")
 SAMPLES = Path("metrics/samples.md")
 
@@ -62,7 +63,8 @@ def check_batch_fits(model, vocab_size: int, streams: list, batch_size: int, dev
 
 
 def main() -> None:
-    ep: EvalParams = load_params(PARAM_SECTIONS)["eval"]
+    params = load_params(PARAM_SECTIONS)
+    ep: EvalParams = params["eval"]
     device = resolve_device(ep.device, "eval.device")
     dtype = resolve_precision(ep.precision, device, "eval.precision")
     heldout = heldout_paths(ep.heldout)  # checked before the long work
@@ -96,7 +98,8 @@ def main() -> None:
         task_lines.append(task_summary(task, result))
 
     write_json(METRICS, metrics)
-    prompts, how = choose_prompts(ep, val, tok)
+    names = validation_ids(CLEAN_DIR, params["pack.seed"], params["pack.val_fraction"])
+    prompts, how = choose_prompts(ep, val, tok, names)
     write_text(SAMPLES, samples_markdown(model, tok, ep, prompts, how, device))
     print(val_summary(score, unigram, chosen, len(val), ep.max_bytes))
     for line in task_lines:

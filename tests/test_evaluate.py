@@ -140,3 +140,26 @@ def test_eval_params_name_the_bad_key():
         with pytest.raises(UserError, match=re.escape(phrase)):
             parse_section("eval", raw)
     assert parse_section("eval", {"max_bytes": 0, "n_prompts": 0}).max_bytes == 0  # 0: all; no samples
+
+
+def test_drawn_prompts_name_their_file(tmp_path):
+    from stages.lib.data.documents import Document, DocumentWriter
+    from stages.lib.data.split import is_val
+    from stages.lib.evaluation.samples import validation_ids
+
+    ids = [f"plays/play{i}.txt" for i in range(40)]
+    with DocumentWriter(tmp_path / "clean") as writer:
+        for doc_id in ids:
+            writer.write(Document(doc_id, doc_id, "text"))
+    names = validation_ids(tmp_path / "clean", 1337, 0.25)
+    assert names == [i for i in ids if is_val(i, 1337, 0.25)] and 0 < len(names) < 40  # pack's split, in order
+    assert validation_ids(tmp_path / "missing", 1337, 0.25) == []
+
+    docs = packed(CharTokenizer(), VAL_TEXTS)
+    files = [f"plays/{n}.txt" for n in ("hamlet", "lear", "tempest", "macbeth")]
+    named = draw_prompts(docs, CharTokenizer().decode, 4, seed=1337, names=files)
+    plain = draw_prompts(docs, CharTokenizer().decode, 4, seed=1337)
+    for p, q in zip(named, plain):
+        document, line = re.fullmatch(r"validation document (\d+) of 4, (line \d+)", q.source).groups()
+        assert p.text == q.text and p.source == f"{files[int(document) - 1]}, {line}"
+    assert draw_prompts(docs, CharTokenizer().decode, 4, seed=1337, names=files[:3]) == plain  # not these shards'

@@ -2,16 +2,23 @@
 
 The prompts are eval.prompts when given, else drawn from the validation documents: the first PROMPT_WORDS
 words of a seeded draw of a document and a line. Drawn by document and line, never by token, so every
-tokenizer of the same corpus gets the same prompts.
+tokenizer of the same corpus gets the same prompts. A drawn prompt is named by its document's id (its file
+under data/raw/) and line: the shards hold tokens only, so the ids come from the clean documents, split as
+pack splits them.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pyarrow.parquet as pq
 import torch
 
+from stages.lib.data.documents import part_files
+from stages.lib.data.split import is_val
 from stages.lib.evaluation.scoring import Documents
 from stages.lib.model.decoding import Sampling, generate
 from stages.lib.params import EvalParams
@@ -27,8 +34,20 @@ class Prompt:
     source: str  # where it came from, shown in metrics/samples.md
 
 
-def draw_prompts(docs: Documents, decode: Callable[[list[int]], str], n: int, seed: int) -> list[Prompt]:
-    """Up to n distinct prompts: the first PROMPT_WORDS words of seeded draws of a validation document and line."""
+def validation_ids(clean_dir: Path, split_seed: int, val_fraction: float) -> list[str]:
+    """The ids of the validation documents in the order pack wrote them (document order), or [] when the
+    clean documents are not there."""
+    if not clean_dir.is_dir():
+        return []
+    return [doc_id for path in part_files(clean_dir) for doc_id in pq.read_table(path, columns=["id"])["id"].to_pylist()
+            if is_val(doc_id, split_seed, val_fraction)]
+
+
+def draw_prompts(docs: Documents, decode: Callable[[list[int]], str], n: int, seed: int,
+                 names: Sequence[str] = ()) -> list[Prompt]:
+    """Up to n distinct prompts: the first PROMPT_WORDS words of seeded draws of a validation document and line.
+    names: each validation document's id, which names a prompt's source when there is one per document."""
+    named = len(names) == len(docs)  # else the ids are not those of these shards
     rng = np.random.default_rng(seed)
     prompts: dict[str, Prompt] = {}
     for _ in range(n * PROMPT_TRIES):
@@ -41,15 +60,18 @@ def draw_prompts(docs: Documents, decode: Callable[[list[int]], str], n: int, se
             continue
         number, line = numbered[int(rng.integers(len(numbered)))]
         text = " ".join(line.split()[:PROMPT_WORDS])
-        prompts.setdefault(text, Prompt(text, f"validation document {index + 1} of {len(docs)}, line {number}"))
+        where = names[index] if named else f"validation document {index + 1} of {len(docs)}"
+        prompts.setdefault(text, Prompt(text, f"{where}, line {number}"))
     return list(prompts.values())
 
 
-def choose_prompts(ep: EvalParams, val: Documents, tok: Tokenizer) -> tuple[list[Prompt], str]:
-    """eval.prompts when given, else prompts drawn from the validation documents; and a line saying which."""
+def choose_prompts(ep: EvalParams, val: Documents, tok: Tokenizer,
+                   names: Sequence[str] = ()) -> tuple[list[Prompt], str]:
+    """eval.prompts when given, else prompts drawn from the validation documents (named by `names`, their ids);
+    and a line saying which."""
     if ep.prompts:
         return [Prompt(p, "eval.prompts") for p in ep.prompts], "Prompts: eval.prompts."
-    prompts = draw_prompts(val, tok.decode, ep.n_prompts, ep.seed)
+    prompts = draw_prompts(val, tok.decode, ep.n_prompts, ep.seed, names)
     return prompts, (f"Prompts: {len(prompts)} drawn from the validation documents (eval.prompts is empty; "
                      f"eval.n_prompts {ep.n_prompts}, eval.seed {ep.seed}): the first {PROMPT_WORDS} words of a line.")
 
