@@ -9,11 +9,11 @@ wall time; dvclive/train the curves.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from stages.lib.atomic import write_json
-from stages.lib.errors import UserError, run_stage
+from stages.lib.data.shards import META_FILE, read_meta
+from stages.lib.errors import run_stage
 from stages.lib.params import ModelParams, TrainParams, load_params
 from stages.lib.training import distributed
 from stages.lib.training.batches import TokenWindows
@@ -26,13 +26,6 @@ METRICS = Path("metrics/train.json")
 LIVE_DIR = "dvclive/train"
 
 
-def read_shard_meta() -> dict:
-    path = SHARD_DIR / "meta.json"
-    if not path.exists():
-        raise UserError(f"{path} not found: run the pack stage first (dvc repro)")
-    return json.loads(path.read_text())
-
-
 def main() -> None:
     params = load_params(PARAM_SECTIONS)
     cfg: ModelParams = params["model"]
@@ -41,7 +34,7 @@ def main() -> None:
         distributed.relaunch_with_torchrun(tp.nproc, "stages.train")
 
     # Data: the token stream viewed as windows of block_size + 1.
-    meta = read_shard_meta()
+    meta = read_meta(SHARD_DIR / META_FILE, "vocab_size", "tokenizer_fingerprint")
     run = Run(name="train",
               train_data=TokenWindows.from_split(SHARD_DIR, "train", cfg.block_size),
               val_data=TokenWindows.from_split(SHARD_DIR, "val", cfg.block_size),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -15,13 +16,14 @@ import torch
 from stages import evaluate, generate
 from stages.lib.atomic import write_json
 from stages.lib.data.instructions import load_records
+from stages.lib.data.shards import read_meta
 from stages.lib.errors import EXIT_USER_ERROR, UserError, run_stage
 from stages.lib.evaluation.scoring import Stream
 from stages.lib.evaluation.task_format import load_task
 from stages.lib.model.checkpoint import load_checkpoint, save_checkpoint
 from stages.lib.model.gpt import GPT
 from stages.lib.params import ModelParams, load_params
-from stages.lib.tokens.tokenizer_adapter import train_tokenizer
+from stages.lib.tokens.tokenizer_adapter import load_tokenizer, train_tokenizer
 from stages.lib.training import memory, resume
 
 TINY = ModelParams(n_layer=2, n_head=2, n_embd=32, block_size=32)
@@ -219,3 +221,49 @@ def test_invalid_yaml_is_one_line_with_where(tmp_path):
     with pytest.raises(UserError, match=r"params.yaml is not valid YAML: .* \(line 3, column 2\)") as err:
         load_params(["train"], tmp_path / "params.yaml")
     one_line(err)
+
+
+# --------------------------------------------------------------------------- loadable but unexpected files
+
+def test_a_resume_state_holding_a_list_starts_over(tmp_path, capsys):
+    path = tmp_path / "resume.pt"
+    torch.save([1, 2, 3], path)
+    assert resume.load_state("k", path) is None
+    assert "holds a list" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda config: config.update(n_expert=4), "model_config keys this version does not know \\(n_expert\\)"),
+    (lambda config: config.pop("n_head"), "has no model_config n_head"),
+])
+def test_a_checkpoint_from_another_version_says_so(tiny, tmp_path, change, message):
+    state = torch.load(tiny[0] / "model.pt", weights_only=True)
+    change(state["model_config"])
+    torch.save(state, tmp_path / "model.pt")
+    with pytest.raises(UserError, match=message) as err:
+        load_checkpoint(tmp_path / "model.pt")
+    assert "another version of this project" in one_line(err)
+
+
+@pytest.mark.parametrize("text, message", [('{"vocab_size": 3', "is damaged"),
+                                           ('{"vocab_size": 300}', "has no tokenizer_fingerprint"),
+                                           ("[1, 2]", "has no vocab_size")])
+def test_a_broken_shard_meta_names_the_file(tmp_path, text, message):
+    (tmp_path / "meta.json").write_text(text)
+    with pytest.raises(UserError, match=f"meta.json {message}") as err:
+        read_meta(tmp_path / "meta.json", "vocab_size", "tokenizer_fingerprint")
+    assert "pack" in one_line(err)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "tokenizer.json").write_text((d / "tokenizer.json").read_text()[:500]), "cannot be loaded"),
+    (lambda d: (d / "meta.json").write_text('{"special_tokens": ["<|endoftext|>"]}'), "meta.json has no kind"),
+    (lambda d: (d / "meta.json").write_text('{"kind": '), "meta.json is damaged"),
+])
+def test_a_damaged_tokenizer_names_the_file(tiny, tmp_path, damage, message):
+    folder = tmp_path / "tokenizer"
+    shutil.copytree(tiny[0] / "tokenizer", folder)
+    damage(folder)
+    with pytest.raises(UserError, match=message) as err:
+        load_tokenizer(folder)
+    assert "tokenizer stage" in one_line(err)

@@ -9,6 +9,7 @@ never whole.
 """
 from __future__ import annotations
 
+import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,29 @@ VERSION = 1
 HEADER = struct.Struct("<8sIIQII")
 HEADER_BYTES = 32
 assert HEADER.size == HEADER_BYTES
+
+
+META_FILE = "meta.json"  # what pack wrote: vocabulary, tokenizer fingerprint, counts per split
+
+
+def read_meta(path: Path, *keys: str) -> dict:
+    """The shards' meta.json (at `path`), refused in one line when it is missing, damaged or lacks a (dotted)
+    key read."""
+    if not path.is_file():
+        raise UserError(f"{path} not found: run the pack stage first (dvc repro)")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # ValueError: bad JSON or bad UTF-8
+        raise UserError(f"{path} is damaged ({str(err).splitlines()[0]}): rerun the pack stage "
+                        f"(dvc repro --force pack)") from None
+    for key in keys:
+        value = meta
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None:
+            raise UserError(f"{path} has no {key}: it is damaged or from another version; rerun the pack stage "
+                            f"(dvc repro --force pack)")
+    return meta
 
 
 def token_dtype(vocab_size: int) -> np.dtype:

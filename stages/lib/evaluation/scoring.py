@@ -16,7 +16,6 @@ nanochat's evaluation; the token loss and perplexity count every target.
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from stages.lib.data.shards import open_tokens, shard_paths
+from stages.lib.data.shards import open_tokens, read_meta, shard_paths
 from stages.lib.errors import UserError
 from stages.lib.runtime import autocast
 from stages.lib.tokens.tokenizer_adapter import Tokenizer
@@ -154,9 +153,7 @@ def select_documents(docs: Documents, doc_bytes: np.ndarray, eot_id: int, max_by
 
 def check_val_bytes(doc_bytes: np.ndarray, meta_path: Path) -> None:
     """Warn when the val shards spell fewer bytes than pack read: then val_bpb is not over the exact text."""
-    if not meta_path.is_file():
-        raise UserError(f"{meta_path} not found: run the pack stage first (dvc repro)")
-    text_bytes = json.loads(meta_path.read_text())["splits"]["val"]["bytes"]
+    text_bytes = read_meta(meta_path, "splits.val.bytes")["splits"]["val"]["bytes"]
     if int(doc_bytes.sum()) != text_bytes:
         print(f"warning: the val shards spell {int(doc_bytes.sum()):,} bytes of the {text_bytes:,} bytes of "
               f"validation text (the rest became <unk>): val_bpb is not over exactly that text, nor comparable "

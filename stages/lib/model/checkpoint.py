@@ -60,7 +60,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
                         f"and plain values): retrain with dvc repro") from None
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         raise UserError(f"{path} is not a checkpoint of format version {FORMAT_VERSION}: retrain with dvc repro")
-    model = GPT(ModelParams(**state["model_config"]), state["vocab_size"])
+    model = GPT(model_config(state, path), state["vocab_size"])
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:
@@ -69,6 +69,23 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
     model.to(device).eval()
     meta = {k: v for k, v in state.items() if k != "model"}
     return model, meta
+
+
+def model_config(state: dict, path: Path) -> ModelParams:
+    """The checkpoint's model params, refused in one line when another version of the code wrote them."""
+    other = f"written by another version of this project (format version {FORMAT_VERSION} too): retrain with " \
+            f"dvc repro, or load it with the code that wrote it"
+    missing = [key for key in ("model", "model_config", "vocab_size", "tokenizer_fingerprint", "step")
+               if key not in state]
+    if missing or not isinstance(state["model_config"], dict):
+        raise UserError(f"{path} lacks {missing[0] if missing else 'a model_config mapping'}: {other}")
+    config, names = state["model_config"], [f.name for f in dataclasses.fields(ModelParams)]
+    extra, lacking = sorted(set(config) - set(names)), [name for name in names if name not in config]
+    if extra:
+        raise UserError(f"{path} has model_config keys this version does not know ({', '.join(extra)}): {other}")
+    if lacking:
+        raise UserError(f"{path} has no model_config {', '.join(lacking)}: {other}")
+    return ModelParams(**config)
 
 
 def check_tokenizer(meta: dict, fingerprint: str, tokenizer_dir: str | Path) -> None:

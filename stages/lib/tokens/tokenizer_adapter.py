@@ -233,10 +233,23 @@ def load_tokenizer(directory: str | Path) -> Tokenizer:
     meta_path = directory / META_FILE
     if not meta_path.exists():
         raise UserError(f"no tokenizer in {directory} ({META_FILE} missing): run the tokenizer stage first")
-    meta = json.loads(meta_path.read_text())
-    if meta["kind"] == "bpe":
-        tok: Tokenizer = HFByteLevelBPE(directory, meta["special_tokens"])
-    else:
-        tok = SentencePieceTokenizer(directory, meta["kind"], meta["special_tokens"])
+    rerun = "rerun the tokenizer stage (dvc repro --force tokenizer)"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except ValueError as err:  # bad JSON or bad UTF-8
+        raise UserError(f"{meta_path} is damaged ({err}): {rerun}") from None
+    missing = [key for key in ("kind", "special_tokens") if not isinstance(meta, dict) or key not in meta]
+    if missing:
+        raise UserError(f"{meta_path} has no {missing[0]}: it is damaged or from another version; {rerun}")
+    try:
+        if meta["kind"] == "bpe":
+            tok: Tokenizer = HFByteLevelBPE(directory, meta["special_tokens"])
+        else:
+            tok = SentencePieceTokenizer(directory, meta["kind"], meta["special_tokens"])
+    except UserError:
+        raise
+    except Exception as err:  # the libraries raise their own types for a damaged file
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"the tokenizer in {directory} cannot be loaded ({first}): {rerun}") from None
     tok.fingerprint = fingerprint(directory)
     return tok

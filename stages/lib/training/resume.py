@@ -68,6 +68,10 @@ def load_state(key: str, path: Path = STATE_FILE) -> dict | None:
     except Exception:  # a damaged or foreign file: start over rather than fail (never with weights_only=False)
         print(f"train: ignoring resume state {path}: it is not a state this project wrote; starting from step 0")
         return None
+    if not isinstance(state, dict):  # loadable, but not what save_state writes: start over as for a damaged one
+        print(f"train: ignoring resume state {path}: it holds a {type(state).__name__}, not a state this project "
+              f"wrote; starting from step 0")
+        return None
     if state.get("run_key") != key:
         print(f"train: refusing resume state {path}: it was saved by a run with other params, data or code "
               f"(key {state.get('run_key')}, this run {key}); starting from step 0")
