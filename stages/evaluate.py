@@ -35,7 +35,7 @@ from stages.lib.evaluation.scoring import (
     unigram_log_probs,
 )
 from stages.lib.evaluation.task_format import load_task
-from stages.lib.model.checkpoint import check_tokenizer, load_checkpoint
+from stages.lib.model.checkpoint import RETRAIN, check_tokenizer, load_checkpoint
 from stages.lib.params import EvalParams, load_params
 from stages.lib.runtime import resolve_device, resolve_precision, seed_everything
 from stages.lib.tokens.tokenizer_adapter import load_tokenizer
@@ -72,7 +72,7 @@ def main() -> None:
     seed_everything(ep.seed)
     model, meta = load_checkpoint(CHECKPOINT, device)
     tok = load_tokenizer(TOKENIZER_DIR)
-    check_tokenizer(meta, tok.fingerprint, TOKENIZER_DIR)
+    check_tokenizer(meta, tok.fingerprint, TOKENIZER_DIR, RETRAIN)
     token_bytes = torch.from_numpy(tok.token_bytes())
     block_size = model.cfg.block_size
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from stages.lib.atomic import write_json
 from stages.lib.errors import run_stage
 from stages.lib.evaluation.exact_match import choose_items, exact_match_metrics, score_answers, summary
-from stages.lib.model.checkpoint import check_tokenizer, load_checkpoint
+from stages.lib.model.checkpoint import RETRAIN, check_tokenizer, load_checkpoint
 from stages.lib.params import SftParams, TrainParams, load_params
 from stages.lib.runtime import resolve_device, resolve_precision
 from stages.lib.tokens.chat import ChatFormat
@@ -48,7 +48,7 @@ def main() -> None:
 
     pretrained, meta = load_checkpoint(PRETRAINED, "cpu")
     tok = load_tokenizer(TOKENIZER_DIR)
-    check_tokenizer(meta, tok.fingerprint, TOKENIZER_DIR)
+    check_tokenizer(meta, tok.fingerprint, TOKENIZER_DIR, RETRAIN)
     chat = ChatFormat(tok)
     cfg = pretrained.cfg
     train = read_conversations(sp.train_files, chat, cfg.block_size, sp.bad_records, "sft.train_files")

@@ -20,7 +20,7 @@ from stages.lib.data.shards import read_meta
 from stages.lib.errors import EXIT_USER_ERROR, UserError, run_stage
 from stages.lib.evaluation.scoring import Stream
 from stages.lib.evaluation.task_format import load_task
-from stages.lib.model.checkpoint import load_checkpoint, save_checkpoint
+from stages.lib.model.checkpoint import RETRAIN, check_tokenizer, load_checkpoint, save_checkpoint
 from stages.lib.model.gpt import GPT
 from stages.lib.params import ModelParams, load_params
 from stages.lib.tokens.tokenizer_adapter import load_tokenizer, train_tokenizer
@@ -267,3 +267,23 @@ def test_a_damaged_tokenizer_names_the_file(tiny, tmp_path, damage, message):
     with pytest.raises(UserError, match=message) as err:
         load_tokenizer(folder)
     assert "tokenizer stage" in one_line(err)
+
+
+# --------------------------------------------------------------------------- minor
+
+@pytest.mark.parametrize("content, message", [
+    (b"train:\n  max_steps: 1\ntrain:\n  max_steps: 2\n", r"'train' is given twice \(line 3, column 1\)"),
+    (b"train:\n  max_steps: 1\n  max_steps: 2\n", r"'max_steps' is given twice \(line 3, column 3\)"),
+    (b"train:\n  device: caf\xe9\n", "is not UTF-8 text"),
+])
+def test_a_params_file_with_a_key_twice_or_not_utf8_is_one_line(tmp_path, content, message):
+    (tmp_path / "params.yaml").write_bytes(content)
+    with pytest.raises(UserError, match=message) as err:
+        load_params(["train"], tmp_path / "params.yaml")
+    one_line(err)
+
+
+def test_stages_without_a_tokenizer_flag_do_not_suggest_one(tiny):
+    with pytest.raises(UserError, match=r"retrain \(dvc repro\)") as err:
+        check_tokenizer({"tokenizer_fingerprint": "other"}, tiny[1].fingerprint, "artifacts/tokenizer", RETRAIN)
+    assert "--tokenizer" not in str(err.value)

@@ -17,6 +17,7 @@ from stages.lib.model.gpt import GPT
 from stages.lib.params import ModelParams
 
 FORMAT_VERSION = 1
+RETRAIN = "retrain (dvc repro)"  # the fix for a stage that reads the project's own tokenizer, with no flag to pick one
 
 
 def save_checkpoint(path: str | Path, model: GPT, tokenizer_fingerprint: str, step: int, val_loss: float,
@@ -88,7 +89,9 @@ def model_config(state: dict, path: Path) -> ModelParams:
     return ModelParams(**config)
 
 
-def check_tokenizer(meta: dict, fingerprint: str, tokenizer_dir: str | Path) -> None:
+def check_tokenizer(meta: dict, fingerprint: str, tokenizer_dir: str | Path,
+                    fix: str = "pass the matching --tokenizer or retrain") -> None:
+    """`fix`: what the user can do about a mismatch (a stage without a --tokenizer flag says so)."""
     if meta["tokenizer_fingerprint"] != fingerprint:
         raise UserError(f"the checkpoint was trained with tokenizer {meta['tokenizer_fingerprint']}, but "
-                        f"{tokenizer_dir} holds {fingerprint}: pass the matching --tokenizer or retrain")
+                        f"{tokenizer_dir} holds {fingerprint}: {fix}")

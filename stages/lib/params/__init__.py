@@ -120,6 +120,19 @@ def parse_section(name: str, raw: dict | None) -> Any:
     return _build(SECTIONS[name], raw or {}, name)
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice in one mapping (plain YAML keeps the last without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"{key!r} is given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def yaml_problem(err: yaml.YAMLError) -> str:
     """The parser's complaint on one line, with where it is: `mapping values are not allowed here (line 3,
     column 8)` (its own message quotes the text over several lines)."""
@@ -134,7 +147,11 @@ def read_params_file(path: str | Path = PARAMS_FILE) -> dict:
     if not path.exists():
         raise UserError(f"{path} not found: run the stage from the project root, next to params.yaml")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader) or {}
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except OSError as err:
+        raise UserError(f"{path} cannot be read ({err.strerror})") from None
     except yaml.YAMLError as err:
         raise UserError(f"{path} is not valid YAML: {yaml_problem(err)}") from None
     check(isinstance(data, dict), "the top level must be a mapping of sections")
