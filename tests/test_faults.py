@@ -17,12 +17,13 @@ from stages import evaluate, generate
 from stages.lib.atomic import write_json
 from stages.lib.data.instructions import load_records
 from stages.lib.data.shards import read_meta
+from stages.lib.data.sources import SourceStats, find_input_files, read_file
 from stages.lib.errors import EXIT_USER_ERROR, UserError, run_stage
 from stages.lib.evaluation.scoring import Stream
 from stages.lib.evaluation.task_format import load_task
 from stages.lib.model.checkpoint import RETRAIN, check_tokenizer, load_checkpoint, save_checkpoint
 from stages.lib.model.gpt import GPT
-from stages.lib.params import ModelParams, load_params
+from stages.lib.params import MergeParams, ModelParams, load_params
 from stages.lib.tokens.tokenizer_adapter import load_tokenizer, train_tokenizer
 from stages.lib.training import memory, resume
 
@@ -287,3 +288,32 @@ def test_stages_without_a_tokenizer_flag_do_not_suggest_one(tiny):
     with pytest.raises(UserError, match=r"retrain \(dvc repro\)") as err:
         check_tokenizer({"tokenizer_fingerprint": "other"}, tiny[1].fingerprint, "artifacts/tokenizer", RETRAIN)
     assert "--tokenizer" not in str(err.value)
+
+
+def merge_files(folder: Path, **options) -> tuple[list, SourceStats]:
+    stats, params = SourceStats(), MergeParams(**options)
+    docs = []
+    for path in find_input_files(folder, params.extensions, stats, params.bad_files):
+        docs += list(read_file(path, path.name, params, stats))
+    return docs, stats
+
+
+def test_a_named_pipe_with_an_accepted_extension_is_named_not_dropped(tmp_path):
+    (tmp_path / "a.txt").write_text("kept\n")
+    os.mkfifo(tmp_path / "pipe.txt")
+    with pytest.raises(UserError, match="pipe.txt is not a regular file"):
+        merge_files(tmp_path)
+    docs, stats = merge_files(tmp_path, bad_files="skip")  # and never waits for a writer
+    assert [d.text for d in docs] == ["kept\n"] and "not a regular file" in stats.files_skipped["pipe.txt"]
+
+
+def test_a_symlink_loop_is_called_a_loop(tmp_path):
+    (tmp_path / "loop.txt").symlink_to(tmp_path / "loop.txt")
+    with pytest.raises(UserError, match="loop.txt is a loop of symbolic links"):
+        merge_files(tmp_path)
+
+
+def test_a_json_record_without_the_text_field_says_so(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "one"}\n{"body": "two"}\n')
+    with pytest.raises(UserError, match="no string field 'text'"):
+        merge_files(tmp_path)

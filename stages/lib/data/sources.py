@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import collections
+import errno
 import gzip
 import io
 import itertools
@@ -121,7 +122,7 @@ def _walk(input_dir: Path, stats: SourceStats, bad_files: str) -> Iterator[Path]
             path = Path(folder, name)
             if name.startswith("."):
                 continue  # hidden files (.gitkeep, .DS_Store)
-            if path.is_file() or not path.exists():  # a broken link is kept: read_file counts or refuses it
+            if not path.is_dir():  # a broken link, a pipe or a device is kept too: read_file counts or refuses it
                 yield path
 
 
@@ -315,7 +316,7 @@ def _jsonl_documents(path: Path, rel: str, params: MergeParams, stats: SourceSta
                 continue
             try:
                 record = json.loads(line)
-                text = record[params.text_field] if isinstance(record, dict) else None
+                text = record.get(params.text_field) if isinstance(record, dict) else None
                 if not isinstance(text, str):
                     raise ValueError(f"no string field {params.text_field!r}")
             except (ValueError, KeyError, RecursionError) as err:  # RecursionError: nested too deep
@@ -348,6 +349,14 @@ def _parquet_documents(path: Path, rel: str, params: MergeParams, stats: SourceS
 
 # --------------------------------------------------------------------------- one file
 
+def _stat_errno(path: Path) -> int | None:
+    try:
+        os.stat(path)
+    except OSError as err:
+        return err.errno
+    return None
+
+
 def read_file(path: Path, rel: str, params: MergeParams, stats: SourceStats) -> Iterator[Document]:
     """Documents of one input file, applying the encoding and bad-file policies.
 
@@ -359,7 +368,11 @@ def read_file(path: Path, rel: str, params: MergeParams, stats: SourceStats) -> 
     yielded = 0
     try:
         if path.is_symlink() and not path.exists():
-            raise BadFile(f"is a broken symbolic link (to {printable(os.readlink(path))})")
+            loop = _stat_errno(path) == errno.ELOOP
+            raise BadFile(f"is a {'loop of symbolic links' if loop else 'broken symbolic link'} "
+                          f"(to {printable(os.readlink(path))})")
+        if not path.is_file():  # reading a named pipe would wait for a writer, a device may never end
+            raise BadFile("is not a regular file (a named pipe, socket or device)")
         if path.stat().st_size == 0:
             stats.files_empty += 1
             return
