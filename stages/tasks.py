@@ -15,7 +15,7 @@ import yaml
 
 from stages.lib.atomic import atomic_dir
 from stages.lib.data.heldout import require_items, split_sources
-from stages.lib.errors import run_stage
+from stages.lib.errors import UserError, run_stage
 from stages.lib.evaluation.task_builder import build_tasks
 from stages.lib.evaluation.task_format import lm_eval_config, write_task
 from stages.lib.params import TasksParams, load_params
@@ -30,6 +30,9 @@ def main() -> None:
     params = load_params(PARAM_SECTIONS)
     val = split_sources(IN_DIR, params["pack.seed"], params["pack.val_fraction"])["val"]
     tp: TasksParams = params["tasks"]
+    if next(iter(val()), None) is None:  # else the refusal below would blame the documents' length
+        raise UserError(f"no validation document in {IN_DIR}: pack.val_fraction={params['pack.val_fraction']} "
+                        f"leaves none of the documents: raise it, or add documents")
     tasks = build_tasks(val, tp)
     require_items(tasks, "item", f"the validation documents in {IN_DIR}",
                   f"they need more than tasks.context_lines={tp.context_lines} lines (merge.doc_mode: file keeps "

@@ -317,3 +317,14 @@ def test_a_json_record_without_the_text_field_says_so(tmp_path):
     (tmp_path / "a.jsonl").write_text('{"text": "one"}\n{"body": "two"}\n')
     with pytest.raises(UserError, match="no string field 'text'"):
         merge_files(tmp_path)
+
+
+def test_tasks_without_a_validation_document_says_so(tmp_path, monkeypatch):
+    from stages import tasks
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("pack:\n  val_fraction: 0.01\n")
+    monkeypatch.setattr(tasks, "split_sources", lambda folder, seed, fraction: {"val": lambda: iter([])})
+    with pytest.raises(UserError, match=r"no validation document in .*pack\.val_fraction=0\.01") as err:
+        tasks.main()
+    assert "context_lines" not in one_line(err)
