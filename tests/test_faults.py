@@ -178,6 +178,21 @@ def test_a_run_that_diverges_before_any_checkpoint_names_none(tmp_path, monkeypa
     assert not (tmp_path / "model.pt").exists()
 
 
+def test_training_goes_on_when_its_resume_state_cannot_be_saved(tmp_path, monkeypatch, capsys):
+    from stages.lib.params import TrainParams
+    from stages.lib.training.trainer import Run, fit
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(resume, "write_torch", no_space)
+    data = TinyWindows()
+    run = Run("train", data, data, 64, "test", {}, tmp_path / "model.pt", str(tmp_path / "live"))
+    tp = TrainParams(max_steps=4, batch_size=2, checkpoint_interval=1, eval_interval=2, eval_batches=1,
+                     compile=False, device="cpu", precision="fp32")
+    metrics = fit(TINY, tp, run, {})
+    assert metrics is not None and (tmp_path / "model.pt").exists()  # the run finished and wrote its model
+    assert capsys.readouterr().out.count("could not save the resume state") == 3  # after steps 1, 2 and 3
+
+
 class TinyWindows:
     """Random windows of TINY's block size over a 64-token vocabulary."""
     n_windows, n_tokens = 8, 8 * 32
