@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stages.lib.model.decoding import Batch, Row, Sampling, generate
+from stages.lib.model.decoding import Batch, Row, Sampling, draw, generate
 from stages.lib.model.gpt import GPT
 from stages.lib.params import ModelParams
 
@@ -69,18 +69,54 @@ def test_rows_joining_at_different_steps_give_each_prompts_own_greedy_tokens():
     assert all(r.finish == "length" for r in rows)
 
 
-def test_each_row_samples_with_its_own_generator_and_options():
+def test_a_seeded_row_draws_the_same_tokens_whatever_shares_the_batch():
     model = tiny_model()
-    p = prompts(12, 4)
-    sampling = Sampling(temperature=1.0, top_k=20, top_p=0.9, repetition_penalty=1.3)
-    alone = generate(model, torch.tensor([p[0]]), 50, sampling, generator=torch.Generator().manual_seed(5)).ids[0]
-    batch = Batch(model, max_rows=3)
-    sampled = Row(p[0], 50, sampling, torch.Generator().manual_seed(5))
-    batch.add(Row(p[1], 20, GREEDY))  # a neighbour with other options changes nothing
-    batch.add(sampled)
+    p = prompts(12, 4, 7)
+    sampling = Sampling(temperature=1.0, top_k=20, top_p=0.9)
+
+    def run(*neighbours: Row) -> list[int]:
+        batch = Batch(model, max_rows=4)
+        seeded = Row(p[0], 40, sampling, torch.Generator().manual_seed(5))
+        for row in (*neighbours, seeded):
+            batch.add(row)
+        while batch.rows:
+            batch.step()
+        return seeded.new_ids
+
+    alone = run()
+    assert run(Row(p[1], 20, GREEDY), Row(p[2], 40, sampling, torch.Generator().manual_seed(5))) == alone
+    assert run(Row(p[1], 30, sampling, torch.Generator().manual_seed(9))) == alone
+    other_seed = Batch(model, max_rows=1)
+    other = Row(p[0], 40, sampling, torch.Generator().manual_seed(6))
+    other_seed.add(other)
+    while other_seed.rows:
+        other_seed.step()
+    assert other.new_ids != alone
+
+
+def test_draw_follows_each_rows_distribution():
+    probs = torch.tensor([[0.5, 0.3, 0.2, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0]])
+    gens = [torch.Generator().manual_seed(1), torch.Generator().manual_seed(2)]
+    draws = torch.stack([draw(probs, gens) for _ in range(20_000)])  # [N, 2]
+    freq = torch.stack([torch.bincount(draws[:, row], minlength=5) for row in range(2)]).float() / len(draws)
+    assert torch.allclose(freq, probs, atol=0.015)
+    assert freq[0, 3:].sum() == 0  # a token of probability 0 is never drawn
+
+
+def test_greedy_options_give_the_loops_tokens_in_a_batch():
+    # top_k=1 is greedy whatever the temperature; a repetition penalty is applied over the row's own context
+    model = tiny_model()
+    p = prompts(9, 3)
+    penalized = Sampling(temperature=0, repetition_penalty=1.5)
+    expected = [generate(model, torch.tensor([p[0]]), 30, GREEDY).ids[0],
+                generate(model, torch.tensor([p[1]]), 30, penalized).ids[0]]
+    batch = Batch(model, max_rows=2)
+    rows = [Row(p[0], 30, Sampling(temperature=1.0, top_k=1)), Row(p[1], 30, penalized)]
+    for row in rows:
+        batch.add(row)
     while batch.rows:
         batch.step()
-    assert sampled.new_ids == alone
+    assert [r.new_ids for r in rows] == expected
 
 
 def test_rows_stop_at_their_stop_token_or_string_and_leave():

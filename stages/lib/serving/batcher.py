@@ -1,9 +1,9 @@
 """Concurrent requests decoded together: one thread runs a decoding.Batch, and requests join it as rows.
 
 A request is a Job of one or more rows (its n choices). submit() queues it, or refuses it with Busy when
-`max_waiting` jobs already wait. Between two steps the decode thread admits waiting jobs, in arrival order,
-while the batch has room for all of a job's rows (`max_rows`), prefilling each row alone; then one step gives
-every row its next token. After each step the jobs get their rows' tokens on their asyncio queues, in one
+`max_waiting` jobs already wait for room. Between two steps the decode thread admits waiting jobs, in arrival
+order, while the batch has room for all of a job's rows (`max_rows`), prefilling each row alone; then one step
+gives every row its next token. After each step the jobs get their rows' tokens on their asyncio queues, in one
 call into the event loop for the whole step. cancel() marks a job; its rows leave the batch before the next
 step, so a client that goes away stops costing compute within one step.
 
@@ -72,7 +72,9 @@ class Batcher:
 
     def submit(self, job: Job) -> None:
         with self.wake:
-            if len(self.waiting) >= self.max_waiting:
+            # Jobs pass through `waiting` even when the batch has room: only those beyond the room count.
+            room = max(0, self.max_rows - len(self.owner))
+            if len(self.waiting) >= self.max_waiting + room:
                 raise Busy
             self.waiting.append(job)
             self.wake.notify()
