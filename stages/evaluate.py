@@ -4,9 +4,10 @@ Writes metrics/eval.json (val_loss, val_ppl, val_bpb over the first
 eval.max_bytes of the validation documents, val_bytes and val_tokens scored,
 and unigram_bpb: the bits per byte of a unigram model fitted on the train
 split, the baseline any model must beat), task_<name>_<metric> for each
-benchmark task file in eval.tasks (stages/lib/evaluation/tasks.py), and
-metrics/samples.md (text generated from eval.prompts, or from prompts drawn
-from the validation documents when that is empty).
+benchmark task file in eval.tasks (stages/lib/evaluation/tasks.py; each task's
+chance and item count go to reports/eval.json), and metrics/samples.md (text
+generated from eval.prompts, or from prompts drawn from the validation
+documents when that is empty).
 
 The validation text is chosen by bytes (whole documents in the split's order),
 so two runs with different tokenizers score the same text: equal val_bytes.
@@ -22,7 +23,14 @@ import torch
 
 from stages.lib.atomic import write_json, write_text
 from stages.lib.errors import run_stage
-from stages.lib.evaluation.report import heldout_metrics, task_metrics, task_summary, val_metrics, val_summary
+from stages.lib.evaluation.report import (
+    heldout_metrics,
+    split_task_results,
+    task_metrics,
+    task_summary,
+    val_metrics,
+    val_summary,
+)
 from stages.lib.evaluation.samples import choose_prompts, samples_markdown, validation_ids
 from stages.lib.evaluation.scoring import (
     Documents,
@@ -47,6 +55,7 @@ TOKENIZER_DIR = Path("artifacts/tokenizer")
 SHARD_DIR = Path("data/shards")
 CLEAN_DIR = Path("data/interim/clean")  # the documents pack split: their ids name the sample prompts' sources
 METRICS = Path("metrics/eval.json")
+REPORT = Path("reports/eval.json")  # each task's chance and item count: the task file's, not the model's
 SAMPLES = Path("metrics/samples.md")
 
 
@@ -91,13 +100,16 @@ def main() -> None:
         check_batch_fits(model, tok.vocab_size, [stream], ep.batch_size, device)
         held = score_model(model, [stream], block_size, ep.batch_size, token_bytes, device, dtype)
         metrics.update(heldout_metrics(path.stem, held))
-    task_lines = []
+    task_lines, report = [], {}
     for task in tasks:
         result = task_metrics(model, tok, task, ep.batch_size * block_size, device)
-        metrics.update(result)
+        compared, task_report = split_task_results(result)
+        metrics.update(compared)
+        report.update(task_report)
         task_lines.append(task_summary(task, result))
 
     write_json(METRICS, metrics)
+    write_json(REPORT, report)
     names = validation_ids(CLEAN_DIR, params["pack.seed"], params["pack.val_fraction"])
     prompts, how = choose_prompts(ep, val, tok, names)
     write_text(SAMPLES, samples_markdown(model, tok, ep, prompts, how, device))

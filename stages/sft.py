@@ -8,9 +8,9 @@ pretrained model on the held-out conversations, fine-tune with the training loop
 guard), and score the fine-tuned model the same way. The best model goes to artifacts/checkpoints/sft.pt.
 
 metrics/sft.json holds, for both models, the validation loss on assistant tokens and the exact-match accuracy
-of greedy answers over the kinds exact match can score (stages/lib/evaluation/exact_match.py), beside its
-chance level; and per kind, the fine-tuned model's exact match, its chance level and the items scored.
-reports/sft.json holds the pretrained model's exact match per kind and the data's shape.
+of greedy answers over the kinds exact match can score (stages/lib/evaluation/exact_match.py), and per kind
+the fine-tuned model's exact match. reports/sft.json holds the chance level (overall and per kind), the items
+scored per kind, the pretrained model's exact match per kind and the data's shape.
 """
 from __future__ import annotations
 
@@ -20,7 +20,13 @@ from pathlib import Path
 
 from stages.lib.atomic import write_json
 from stages.lib.errors import run_stage
-from stages.lib.evaluation.exact_match import choose_items, exact_match_metrics, score_answers, summary
+from stages.lib.evaluation.exact_match import (
+    choose_items,
+    exact_match_metrics,
+    exact_match_report,
+    score_answers,
+    summary,
+)
 from stages.lib.model.checkpoint import RETRAIN, check_tokenizer, load_checkpoint
 from stages.lib.params import SftParams, TrainParams, load_params
 from stages.lib.runtime import resolve_device, resolve_precision
@@ -90,6 +96,7 @@ def main() -> None:
         "best_step": trained["best_step"],
     }
     details = {
+        **exact_match_report(after),
         **{f"pretrained_exact_match_{kind}": round(t.accuracy, 4) for kind, t in before.items()},
         "val_conversations": len(val.encoded), "scored_conversations": len(items.kinds),
         "train_conversations": len(train.encoded), "row_tokens": row_len, "row_fill": round(train_rows.fill, 4),

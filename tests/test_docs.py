@@ -400,7 +400,9 @@ def test_blocks_follow_the_metrics_keys():
                       "chance_speaker": 0.1, "items_speaker": 50}
     page = "".join(f"<!-- metrics:{name} -->\n<!-- /metrics -->\n" for name in ("results", "clean", "sft"))
     out = render_page(page, metrics, "x.md")
-    assert "| `riddles` task, `acc_norm` (40 items) | 0.625 | 0.250: chance |" in out
+    assert "| `riddles` task, `acc_norm` | 0.625 | chance: `task_riddles_chance` in reports/eval.json |" in out
+    assert "0.250" not in out and "| 50 |" not in out  # chance and counts live in reports/, which git lacks
     assert "| removed: too_short | 3 | 120 |" in out and "Personal data found: email 2." in out
-    assert "| instruction tuning, `exact_match` before → after | 0.0% → 12.0% | 5.0%: chance |" in out
-    assert "| `val_loss` | 11.000 | 4.000 |  |" in out and "| `speaker` | 50 | 20.0% | 10.0% |" in out
+    assert "| instruction tuning, `exact_match` before → after | 0.0% → 12.0% | chance: `chance_exact_match` in " \
+        "reports/sft.json |" in out
+    assert "| `val_loss` | 11.000 | 4.000 |" in out and "| `speaker` | 20.0% |" in out

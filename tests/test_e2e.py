@@ -121,6 +121,8 @@ def test_outputs_and_metrics_are_sane(project):
     assert train["tokens_per_sec"] > 0 and train["best_val_loss"] < math.log(512)
     assert "HAMLET." in (project / "metrics/samples.md").read_text()
     assert {"task_next_passage_acc", "task_last_word_acc"} <= set(ev)
+    report = read_json(project / "reports/eval.json")  # the tasks' own figures, apart from the model's
+    assert {"task_next_passage_chance", "task_last_word_n"} <= set(report) and not set(report) & set(ev)
     sft = read_json(project / "metrics/sft.json")
     assert sft["sft_val_loss"] < sft["pretrained_val_loss"]
     for folder in ("artifacts/hf", "artifacts/hf-sft"):

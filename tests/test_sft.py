@@ -21,6 +21,7 @@ from stages.lib.evaluation.exact_match import (
     Tally,
     choose_items,
     exact_match_metrics,
+    exact_match_report,
     majority_answers,
     scored_indices,
     tally,
@@ -164,15 +165,17 @@ def test_per_kind_numbers_add_up_to_the_scored_whole():
     assert after["next_line"] == Tally(items=4, right=2, chance=1)
     assert total(after) == Tally(items=12, right=5, chance=3)
     before = tally(kinds, [False] * 11 + [True], chance)
-    metrics = exact_match_metrics(before, after)
+    metrics, report = exact_match_metrics(before, after), exact_match_report(after)
     assert metrics["sft_exact_match"] == round(5 / 12, 4) and metrics["pretrained_exact_match"] == round(1 / 12, 4)
-    assert metrics["chance_exact_match"] == 0.25
-    assert sum(metrics[f"items_{kind}"] for kind in after) == 12
-    weighted = sum(metrics[f"exact_match_{kind}"] * metrics[f"items_{kind}"] for kind in after) / 12
+    assert report["chance_exact_match"] == 0.25
+    assert sum(report[f"items_{kind}"] for kind in after) == 12
+    weighted = sum(metrics[f"exact_match_{kind}"] * report[f"items_{kind}"] for kind in after) / 12
     assert weighted == pytest.approx(metrics["sft_exact_match"], abs=1e-4)
-    weighted = sum(metrics[f"chance_{kind}"] * metrics[f"items_{kind}"] for kind in after) / 12
-    assert weighted == pytest.approx(metrics["chance_exact_match"], abs=1e-4)
-    assert exact_match_metrics({}, {}) == {}  # nothing scored: no figure that would divide by zero
+    weighted = sum(report[f"chance_{kind}"] * report[f"items_{kind}"] for kind in after) / 12
+    assert weighted == pytest.approx(report["chance_exact_match"], abs=1e-4)
+    # The data's figures (chance, items) are the report's alone: metrics/sft.json keeps what runs differ in.
+    assert not any(key.startswith(("chance", "items")) for key in metrics)
+    assert exact_match_metrics({}, {}) == {} == exact_match_report({})  # nothing scored: nothing to divide by
 
 
 # --------------------------------------------------------------------------- the stage, as a user runs it
@@ -229,10 +232,10 @@ def test_sft_stage_fine_tunes_the_pretrained_model_and_reports_both(sft_project)
     assert metrics["sft_exact_match"] > metrics["pretrained_exact_match"], metrics
     # The 16 "say" items are scored, the 4 open-ended ones are not. Chance: the training answers are the 8
     # words 8 times each, so the majority answer is the first in sorted order, "apple": 2 of the 16 val items.
-    assert metrics["items_say"] == 16 and metrics["exact_match_say"] == metrics["sft_exact_match"]
-    assert metrics["chance_say"] == metrics["chance_exact_match"] == 2 / 16
-    assert not any(name.endswith("_continue") for name in metrics)
     details = json.loads((sft_project / "reports/sft.json").read_text())
+    assert details["items_say"] == 16 and metrics["exact_match_say"] == metrics["sft_exact_match"]
+    assert details["chance_say"] == details["chance_exact_match"] == 2 / 16  # the data's figures: the report's
+    assert not any(name.endswith("_continue") for name in {**metrics, **details})
     assert details["pretrained_exact_match_say"] == metrics["pretrained_exact_match"]
     assert details["val_conversations"] == 20 and details["scored_conversations"] == 16
     assert 0 < details["row_fill"] <= 1

@@ -243,7 +243,7 @@ def test_a_continuation_that_adds_no_token_is_refused(model):
 # --------------------------------------------------------------------------- the eval stage
 
 def test_eval_names_task_metrics_by_file_stem_and_prints_chance(model, tmp_path):
-    from stages.lib.evaluation.report import task_metrics, task_summary
+    from stages.lib.evaluation.report import split_task_results, task_metrics, task_summary
     tok = types.SimpleNamespace(encode=char_encode, eot_id=EOT)
     mc = load_task(write_lines(tmp_path / "quiz.jsonl", [json.dumps({"context": "ab", "choices": [" c", " d"],
                                                                       "answer": 1})]))
@@ -252,6 +252,9 @@ def test_eval_names_task_metrics_by_file_stem_and_prints_chance(model, tmp_path)
     assert set(metrics) == {"task_quiz_acc", "task_quiz_acc_norm", "task_quiz_chance", "task_quiz_n"}
     assert metrics["task_quiz_chance"] == 0.5 and metrics["task_quiz_n"] == 1
     assert "(chance 0.5000)" in task_summary(mc, metrics)
+    compared, report = split_task_results(metrics)  # chance and n go to reports/eval.json
+    assert set(compared) == {"task_quiz_acc", "task_quiz_acc_norm"} and set(report) == {"task_quiz_chance",
+                                                                                        "task_quiz_n"}
     metrics = task_metrics(model, tok, cloze, 256, torch.device("cpu"))
     assert set(metrics) == {"task_lw_acc", "task_lw_bpb", "task_lw_chance", "task_lw_n"}
     assert "bpb" in task_summary(cloze, metrics)

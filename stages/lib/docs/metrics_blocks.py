@@ -9,7 +9,8 @@ A page marks each generated block with two HTML comments, which markdown does no
 `render_page` replaces every block's body with what its renderer makes of the metrics, so a figure shown
 in the docs is the figure in metrics/ (the metrics `dvc repro` wrote last). Renderers find task names,
 removal reasons and before/after pairs in the keys themselves, so a new task file or clean rule shows up
-without a change here.
+without a change here. Chance levels and item counts are in reports/ (not in git), so the blocks do not
+show them: the pages say where they are.
 """
 from __future__ import annotations
 
@@ -75,8 +76,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 # --------------------------------------------------------------------------- what the keys hold
 
 def _tasks(ev: dict) -> dict[str, dict[str, float]]:
-    """task name -> {metric: value}, from eval.json's task_<name>_<metric> keys (every task has a _chance)."""
-    names = [key[len("task_"):-len("_chance")] for key in ev if key.startswith("task_") and key.endswith("_chance")]
+    """task name -> {metric: value}, from eval.json's task_<name>_<metric> keys (every task has an _acc)."""
+    names = [key[len("task_"):-len("_acc")] for key in ev if key.startswith("task_") and key.endswith("_acc")]
     return {name: {key[len(f"task_{name}_"):]: value for key, value in ev.items() if key.startswith(f"task_{name}_")}
             for name in sorted(names)}
 
@@ -86,14 +87,13 @@ def _headline(task: dict[str, float]) -> str:
     return "acc_norm" if "acc_norm" in task else "acc"
 
 
-def _before_after(sft: dict) -> list[tuple[str, float, float, float | None]]:
-    """(measure, pretrained, fine-tuned, chance or None) for every pretrained_<m> / sft_<m> pair of sft.json."""
+def _before_after(sft: dict) -> list[tuple[str, float, float]]:
+    """(measure, pretrained, fine-tuned) for every pretrained_<m> / sft_<m> pair of sft.json."""
     pairs = []
     for key, before in sft.items():
         measure = key[len("pretrained_"):]
         if key.startswith("pretrained_") and f"sft_{measure}" in sft:
-            chance = sft.get(f"chance_{measure}", sft.get(f"{measure}_chance"))
-            pairs.append((measure, before, sft[f"sft_{measure}"], chance))
+            pairs.append((measure, before, sft[f"sft_{measure}"]))
     return pairs
 
 
@@ -110,12 +110,12 @@ def results(metrics: Metrics) -> str:
              f"{ev['val_bpb']:.3f}", f"{ev['unigram_bpb']:.3f}: a unigram model of the train split"]]
     for name, task in _tasks(ev).items():
         metric = _headline(task)
-        rows.append([f"`{name}` task, `{metric}` ({task['n']:,} items)", f"{task[metric]:.3f}",
-                     f"{task['chance']:.3f}: chance"])
-    for measure, before, after, chance in _before_after(sft):
+        rows.append([f"`{name}` task, `{metric}`", f"{task[metric]:.3f}",
+                     f"chance: `task_{name}_chance` in reports/eval.json"])
+    for measure, before, after in _before_after(sft):
         if _is_accuracy(measure):
             rows.append([f"instruction tuning, `{measure}` before → after", f"{_pct(before)} → {_pct(after)}",
-                         f"{_pct(chance)}: chance" if chance is not None else ""])
+                         f"chance: `chance_{measure}` in reports/sft.json"])
     intro = (f"{train['params_non_embedding'] / 1e6:.2f}M parameters outside the embedding, trained for "
              f"{train['steps']:,} steps on {_count(train['tokens'])} tokens:\n\n")
     return intro + _table(["measure", "value", "to beat"], rows)
@@ -161,27 +161,27 @@ def evaluation(metrics: Metrics) -> str:
             ["`val_bytes`, `val_tokens`", f"{ev['val_bytes']:,}, {ev['val_tokens']:,}"]]
     rows += [[f"`{key}`", f"{value:.4f}"] for key, value in sorted(ev.items()) if key.startswith("heldout_")]
     tasks = _tasks(ev)
-    measures = sorted({m for task in tasks.values() for m in task} - {"n", "chance"})
-    task_rows = [[f"`{name}`", f"{task['n']:,}", *(f"{task[m]:.4f}" if m in task else "" for m in measures),
-                  f"{task['chance']:.4f}"] for name, task in tasks.items()]
-    return (_table(["metric", "value"], rows) + "\n"
-            + _table(["task", "n", *(f"`{m}`" for m in measures), "`chance`"], task_rows))
+    measures = sorted({m for task in tasks.values() for m in task} - {"n", "chance"})  # older metrics held them
+    task_rows = [[f"`{name}`", *(f"{task[m]:.4f}" if m in task else "" for m in measures)]
+                 for name, task in tasks.items()]
+    return (_table(["metric", "value"], rows) + "\n" + _table(["task", *(f"`{m}`" for m in measures)], task_rows)
+            + "\nEach task's `chance` and item count `n` are in `reports/eval.json`.\n")
 
 
 def instruction_tuning(metrics: Metrics) -> str:
     """sft.md: each measure of the held-out conversations before and after fine-tuning, then per kind."""
     sft = _file(metrics, "sft")
     rows = []
-    for measure, before, after, chance in _before_after(sft):
+    for measure, before, after in _before_after(sft):
         show = _pct if _is_accuracy(measure) else (lambda x: f"{x:.3f}")
-        rows.append([f"`{measure}`", show(before), show(after), "" if chance is None else show(chance)])
-    text = _table(["measure", "pretrained", "fine-tuned", "chance"], rows)
-    kinds = sorted(key[len("items_"):] for key in sft if key.startswith("items_"))
+        rows.append([f"`{measure}`", show(before), show(after)])
+    text = _table(["measure", "pretrained", "fine-tuned"], rows)
+    kinds = sorted(key[len("exact_match_"):] for key in sft if key.startswith("exact_match_"))
     if kinds:
-        per_kind = [[f"`{kind}`", f"{sft[f'items_{kind}']:,}", _pct(sft[f"exact_match_{kind}"]),
-                     _pct(sft[f"chance_{kind}"])] for kind in kinds]
-        text += "\nThe fine-tuned model per kind:\n\n" + _table(["kind", "items", "exact match", "chance"], per_kind)
-    return text
+        per_kind = [[f"`{kind}`", _pct(sft[f"exact_match_{kind}"])] for kind in kinds]
+        text += "\nThe fine-tuned model per kind:\n\n" + _table(["kind", "exact match"], per_kind)
+    return text + ("\nThe chance level (`chance_exact_match`, `chance_<kind>`) and the items scored per kind "
+                   "(`items_<kind>`) are in `reports/sft.json`.\n")
 
 
 RENDERERS: dict[str, Callable[[Metrics], str]] = {

@@ -128,16 +128,26 @@ def score_answers(model: GPT, chat: ChatFormat, decode, items: Items, max_new_to
 # --------------------------------------------------------------------------- metrics
 
 def exact_match_metrics(before: dict[str, Tally], after: dict[str, Tally]) -> dict:
-    """The pretrained and fine-tuned models' exact match over all scored items and its chance, and per kind
-    the fine-tuned model's exact_match_<kind>, chance_<kind> and items_<kind>; nothing when nothing is scored."""
+    """metrics/sft.json's: the pretrained and fine-tuned models' exact match over all scored items, and per kind
+    the fine-tuned model's exact_match_<kind>; nothing when nothing is scored."""
     whole = total(after)
     if not whole.items:
         return {}
     return {
         "pretrained_exact_match": round(total(before).accuracy, 4),
         "sft_exact_match": round(whole.accuracy, 4),
-        "chance_exact_match": round(whole.chance_accuracy, 4),
         **{f"exact_match_{kind}": round(t.accuracy, 4) for kind, t in after.items()},
+    }
+
+
+def exact_match_report(after: dict[str, Tally]) -> dict:
+    """reports/sft.json's: the chance baseline over all items and per kind, and the items per kind. They are
+    the data's figures, not the model's, so runs are not compared on them."""
+    whole = total(after)
+    if not whole.items:
+        return {}
+    return {
+        "chance_exact_match": round(whole.chance_accuracy, 4),
         **{f"chance_{kind}": round(t.chance_accuracy, 4) for kind, t in after.items()},
         **{f"items_{kind}": t.items for kind, t in after.items()},
     }

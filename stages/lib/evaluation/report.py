@@ -1,10 +1,11 @@
-"""metrics/eval.json's figures, named and rounded, and the lines the eval stage prints about them.
+"""metrics/eval.json's figures, named and rounded, reports/eval.json's, and the lines the eval stage prints.
 
 - val_loss, val_ppl, val_bpb over the chosen validation text, val_bytes and val_tokens scored, unigram_bpb
   (a unigram model fitted on the train split: the baseline any model must beat), checkpoint_step;
 - heldout_<stem>_bpb and heldout_<stem>_loss for each eval.heldout file;
 - task_<name>_<metric> for each benchmark task file (stages/lib/evaluation/task_format.py), scored by
-  stages/lib/evaluation/tasks.py.
+  stages/lib/evaluation/tasks.py: acc and acc_norm or bpb in metrics/eval.json, the figures runs are compared
+  on; the task's chance and its item count n, which depend on the task file alone, in reports/eval.json.
 """
 from __future__ import annotations
 
@@ -32,8 +33,17 @@ def heldout_metrics(stem: str, score: Score) -> dict:
     return {f"heldout_{stem}_bpb": round(score.bpb, 4), f"heldout_{stem}_loss": round(score.loss, 4)}
 
 
+REPORT_ONLY = ("chance", "n")  # a task's own figures, not the model's: reports/eval.json
+
+
+def split_task_results(result: dict) -> tuple[dict, dict]:
+    """task_metrics' keys as (metrics/eval.json's, reports/eval.json's)."""
+    report = {key: value for key, value in result.items() if key.rsplit("_", 1)[-1] in REPORT_ONLY}
+    return {key: value for key, value in result.items() if key not in report}, report
+
+
 def task_metrics(model, tok: Tokenizer, task: Task, batch_tokens: int, device: torch.device) -> dict:
-    """task_<name>_<metric>.
+    """task_<name>_<metric>, all of them (split_task_results parts them between metrics and report).
 
     Scored in fp32 whatever eval.precision says: the choices of an item are
     often close calls, and bf16 would flip some of them against lm-eval's fp32.
