@@ -1,5 +1,5 @@
-"""The commands the docs give to read the metrics print lines that fit a 120-column terminal, on the committed
-metrics/."""
+"""The commands the docs give to read the metrics and the stage graph print lines that fit a 120-column
+terminal, on the committed dvc.yaml and metrics/."""
 from __future__ import annotations
 
 import re
@@ -14,18 +14,18 @@ pytestmark = pytest.mark.slow  # git and dvc in a scratch project: a few seconds
 
 
 def doc_commands() -> list[str]:
-    """Every `dvc metrics` line of the README and docs, without its comment."""
+    """Every `dvc metrics`, `dvc dag` and `dvc stage list` line of the README and docs, without its comment."""
     lines = []
     for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for line in page.read_text(encoding="utf-8").splitlines():
-            if re.match(r"dvc metrics (show|diff --all)", line):
+            if re.match(r"dvc (metrics (show|diff --all)|dag|stage list)", line):
                 lines.append(line.split("  #")[0].strip())
     return lines
 
 
-def test_the_docs_metrics_commands_fit_120_columns(tmp_path):
+def test_the_docs_metrics_and_graph_commands_fit_120_columns(tmp_path):
     commands = doc_commands()
-    assert "dvc metrics diff --all" in commands and len(commands) >= 3
+    assert {"dvc metrics diff --all", "dvc dag --mermaid", "dvc stage list"} <= set(commands)
     shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     shutil.copytree(ROOT / "metrics", tmp_path / "metrics")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
