@@ -7,6 +7,7 @@ from stages.lib.data.quality import (
     DocStats,
     duplicate_line_fraction,
     duplicate_ngram_fraction,
+    quality_check,
     quality_failure,
     top_ngram_fraction,
 )
@@ -190,3 +191,13 @@ def test_char_classes_agree_with_str_methods_on_every_code_point():
     expected = np.fromiter((SPACE * c.isspace() | ALPHA * c.isalpha() | ALNUM * c.isalnum()
                             for c in map(chr, range(0x110000))), np.uint8, 0x110000)
     assert np.array_equal(table, expected)
+
+
+def test_a_failed_filter_names_its_measured_value_and_the_bound_it_crossed():
+    text = " ".join(["the same five words here"] * 30)  # every 5-gram repeats
+    name, detail = quality_check(text, only("duplicate_ngrams"))
+    value = duplicate_ngram_fraction(DocStats(text))
+    assert name == "duplicate_ngrams"
+    assert detail == f"duplicate_ngrams {value:.3g} > clean.quality.max_duplicate_ngram_fraction 0.15"
+    assert quality_check("one two three", QualityParams())[1] == "word_count 3 < clean.quality.min_words 50"
+    assert quality_check(" ".join(unique_words(60)), QualityParams()) is None
