@@ -21,6 +21,8 @@ import socket
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from stages.lib.errors import UserError, run_stage
 from stages.lib.model.checkpoint import check_tokenizer, load_checkpoint
 from stages.lib.runtime import resolve_device
@@ -50,6 +52,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="new tokens per choice: the default, and the most a request may ask for")
     parser.add_argument("--max-body-bytes", type=int, default=1 << 20, help="larger request bodies get 413")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads for the model (0: all cores but one, which serves HTTP)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="uvicorn's log: info shows each request")
     return parser.parse_args(argv)
@@ -60,6 +64,8 @@ def check_args(args: argparse.Namespace) -> None:
                         ("--max-body-bytes", args.max_body_bytes)):
         if value < 1:
             raise UserError(f"{flag}={value} must be >= 1")
+    if args.threads < 0:
+        raise UserError(f"--threads={args.threads} must be >= 0 (0: all cores but one)")
     if args.queue < 0:
         raise UserError(f"--queue={args.queue} must be >= 0")
     if not 0 <= args.port < 65536:
@@ -101,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     check_args(args)
     checkpoint = find_checkpoint(args.checkpoint)
     device = resolve_device(args.device, "--device")
+    # On a few cores, the model's threads and the HTTP thread fighting for all of them is slower than
+    # leaving one core to HTTP (2 cores: 16 streams 1.3x faster with one model thread than two).
+    torch.set_num_threads(args.threads or max(1, torch.get_num_threads() - 1))
     model, meta = load_checkpoint(checkpoint, device)
     tok = load_tokenizer(args.tokenizer)
     check_tokenizer(meta, tok.fingerprint, args.tokenizer)

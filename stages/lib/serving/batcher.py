@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ctypes
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +25,11 @@ from stages.lib.model.decoding import Batch, Row
 from stages.lib.model.gpt import GPT
 
 log = logging.getLogger("stages.serve")
+
+try:
+    LIBC = ctypes.CDLL("libc.so.6") if sys.platform.startswith("linux") else None
+except OSError:  # another C library (musl)
+    LIBC = None
 
 ERROR = "error"  # the finish of a row whose decoding failed (a bug): its job answers 500
 
@@ -91,6 +98,8 @@ class Batcher:
     def _run(self) -> None:
         while True:
             with self.wake:
+                if not self.stopping and not self.waiting and not self.batch.rows:
+                    release_freed_memory()  # idle again: back to the idle footprint
                 while not self.stopping and not self.waiting and not self.batch.rows:
                     self.wake.wait()
                 if self.stopping:
@@ -152,6 +161,13 @@ class Batcher:
                 loop.call_soon_threadsafe(put_all, events)
             except RuntimeError:  # the loop has closed (the server is shutting down)
                 pass
+
+
+def release_freed_memory() -> None:
+    """Give the memory freed since the last call back to the system (glibc's malloc_trim; a no-op elsewhere):
+    glibc keeps what a load of requests freed, and an idle server would otherwise stay at its peak."""
+    if LIBC is not None:
+        LIBC.malloc_trim(0)
 
 
 def put_all(events: list[tuple[asyncio.Queue, tuple]]) -> None:
