@@ -6,6 +6,7 @@ temperature 0 an answer runs to max_tokens, and answers can be compared with dec
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -15,9 +16,9 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
-import httpx2 as httpx
 import openai
 import pytest
 import torch
@@ -93,8 +94,30 @@ def client(running):
     return openai.OpenAI(base_url=running.url + "/v1", api_key=KEY, max_retries=0, timeout=60)
 
 
+@dataclass
+class Answer:
+    status: int
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def call(url: str, method: str, path: str, body: str | list[bytes] | None = None, key: str | None = None) -> Answer:
+    """One plain HTTP request (a list of byte strings is sent chunked, without a Content-Length)."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {})
+    conn.request(method, path, body=body if not isinstance(body, list) else iter(body), headers=headers,
+                 encode_chunked=isinstance(body, list))
+    response = conn.getresponse()
+    answer = Answer(response.status, response.read())
+    conn.close()
+    return answer
+
+
 def health(running) -> dict:
-    return httpx.get(running.url + "/health").json()
+    return call(running.url, "GET", "/health").json()
 
 
 def chat(client, content: str, max_tokens: int = 20, **options) -> str:
@@ -240,12 +263,11 @@ def test_a_full_queue_is_503_and_the_server_goes_on(trained):
 
 # --------------------------------------------------------------------------- errors and the key
 
-def post(running, path: str, body: bytes | str, key: str | None = KEY) -> httpx.Response:
-    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {})
-    return httpx.post(running.url + path, content=body, headers=headers, timeout=30)
+def post(running, path: str, body: str | list[bytes], key: str | None = KEY) -> Answer:
+    return call(running.url, "POST", path, body, key)
 
 
-def error_of(response: httpx.Response) -> dict:
+def error_of(response: Answer) -> dict:
     body = response.json()
     assert set(body["error"]) == {"message", "type", "param", "code"}
     return body["error"]
@@ -253,9 +275,9 @@ def error_of(response: httpx.Response) -> dict:
 
 def test_bad_requests_get_openai_errors_with_the_right_status(client, running):
     malformed = post(running, "/v1/chat/completions", '{"messages": [')
-    assert malformed.status_code == 400 and "not valid JSON" in error_of(malformed)["message"]
+    assert malformed.status == 400 and "not valid JSON" in error_of(malformed)["message"]
     not_object = post(running, "/v1/completions", "[1, 2]")
-    assert not_object.status_code == 400
+    assert not_object.status == 400
     with pytest.raises(openai.BadRequestError) as err:
         client.chat.completions.create(model=NAME, messages=[{"role": "user", "content": 5}])
     assert err.value.body["param"].startswith("messages.0.content")
@@ -268,8 +290,8 @@ def test_bad_requests_get_openai_errors_with_the_right_status(client, running):
     with pytest.raises(openai.NotFoundError) as err:
         client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
     assert err.value.body["code"] == "model_not_found"
-    unknown_route = httpx.get(running.url + "/v1/nothing", headers={"Authorization": f"Bearer {KEY}"})
-    assert unknown_route.status_code == 404 and error_of(unknown_route)["type"] == "invalid_request_error"
+    unknown_route = call(running.url, "GET", "/v1/nothing", key=KEY)
+    assert unknown_route.status == 404 and error_of(unknown_route)["type"] == "invalid_request_error"
     assert health(running)["status"] == "ok"
 
 
@@ -290,25 +312,23 @@ def test_context_too_long_is_400_and_long_chats_lose_their_oldest_turns(client, 
 def test_a_body_over_the_limit_is_413(running):
     big = json.dumps({"prompt": "x" * 5000, "max_tokens": 1})
     response = post(running, "/v1/completions", big)
-    assert response.status_code == 413 and error_of(response)["code"] == "request_too_large"
-    chunked = httpx.post(running.url + "/v1/completions", content=iter([big[:3000].encode(), big[3000:].encode()]),
-                         headers={"Authorization": f"Bearer {KEY}"})  # no Content-Length: counted as it comes
-    assert chunked.status_code == 413
+    assert response.status == 413 and error_of(response)["code"] == "request_too_large"
+    chunked = post(running, "/v1/completions", [big[:3000].encode(), big[3000:].encode()])
+    assert chunked.status == 413  # no Content-Length: counted as it comes
 
 
 def test_the_api_key_is_needed_everywhere_but_health_and_the_page(running):
     for key in (None, "wrong"):
         for path in ("/v1/models", "/v1/chat/completions", "/v1/completions"):
-            response = post(running, path, "{}", key) if path != "/v1/models" else httpx.get(
-                running.url + path, headers={"Authorization": f"Bearer {key}"} if key else {})
-            assert response.status_code == 401 and error_of(response)["code"] == "invalid_api_key"
+            response = call(running.url, "GET" if path == "/v1/models" else "POST", path, "{}", key)
+            assert response.status == 401 and error_of(response)["code"] == "invalid_api_key"
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=running.url + "/v1", api_key="wrong", max_retries=0).models.list()
-    assert httpx.get(running.url + "/health").status_code == 200
-    page = httpx.get(running.url + "/")
-    assert page.status_code == 200 and "<html" in page.text.lower()  # static, no data: it asks for the key
-    outside = httpx.get(running.url + "/static/../app.py")
-    assert outside.status_code in (401, 404)  # nothing outside static/ is served
+    assert call(running.url, "GET", "/health").status == 200
+    page = call(running.url, "GET", "/")
+    assert page.status == 200 and b"<html" in page.body.lower()  # static, no data: it asks for the key
+    outside = call(running.url, "GET", "/static/../app.py")
+    assert outside.status in (401, 404)  # nothing outside static/ is served
 
 
 # --------------------------------------------------------------------------- the command
@@ -327,9 +347,9 @@ def test_the_command_serves_on_localhost_and_reports_its_url(trained, tmp_path):
         deadline = time.monotonic() + 60
         while True:
             try:
-                assert httpx.get(base + "/health").json()["model"] == "model"
+                assert call(base, "GET", "/health").json()["model"] == "model"
                 break
-            except httpx.TransportError:
+            except OSError:
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
         client = openai.OpenAI(base_url=base + "/v1", api_key=KEY, max_retries=0)
