@@ -20,21 +20,21 @@ CURVES = {"train": {"train_loss": [9.0, 5.4, 4.6, 4.1], "val_loss": [9.01, 5.5, 
 
 
 def test_the_template_inlines_the_chart_library_and_loads_nothing():
-    page = (ROOT / "plots/offline.html").read_text(encoding="utf-8")
+    page = (ROOT / ".dvc/plots/offline.html").read_text(encoding="utf-8")
     assert "{plot_divs}" in page and "{refresh_tag}" in page
     assert "{scripts}" not in page  # where DVC would put its CDN script tags
     assert re.findall(r'<script data-package="([^"]+)">', page) == ["vega@5.20.2", "vega-lite@5.2.0",
                                                                      "vega-embed@6.18.2"]
     assert not re.search(r"<script[^>]*\bsrc=", page) and "sourceMappingURL" not in page
-    vendor = (ROOT / "plots/vendor/README.md").read_text()
+    vendor = (ROOT / ".dvc/plots/vendor/README.md").read_text()
     for package, code in re.findall(r'<script data-package="([^"]+)">\n(.*?)</script>', page, re.S):
         name, version = package.split("@")
         assert f"`{hashlib.sha256(code.encode()).hexdigest()}`" in vendor  # the recorded npm release, unchanged
         assert f"| {name} | {version} |" in vendor
-        licence = (ROOT / f"plots/vendor/LICENSE-{name}").read_text()
+        licence = (ROOT / f".dvc/plots/vendor/LICENSE-{name}").read_text()
         assert "Redistribution and use in source and binary forms" in licence
     config = (ROOT / ".dvc/config").read_text()
-    assert "html_template = ../plots/offline.html" in config  # plain `dvc plots show` uses it
+    assert "html_template = plots/offline.html" in config  # plain `dvc plots show` uses it
 
 
 def write_project(project: Path) -> None:
@@ -42,7 +42,7 @@ def write_project(project: Path) -> None:
     subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=project, check=True)
     shutil.copy(ROOT / "dvc.yaml", project / "dvc.yaml")
     shutil.copy(ROOT / ".dvc/config", project / ".dvc/config")
-    shutil.copytree(ROOT / "plots", project / "plots")
+    shutil.copytree(ROOT / ".dvc/plots", project / ".dvc/plots")
     for run, curves in CURVES.items():
         folder = project / "dvclive" / run / "plots" / "metrics"
         folder.mkdir(parents=True)
@@ -58,7 +58,7 @@ def test_loss_curves_share_axes_and_skip_step_0():
         spec = by_title[title]
         assert sorted(spec["y"].values()) == ["train_loss", "val_loss"]  # one chart, both curves
         assert all(f"dvclive/{run}/" in path for path in spec["y"])
-        template = (ROOT / spec["template"]).read_text()
+        template = (ROOT / ".dvc/plots" / f"{spec['template']}.json").read_text()
         assert "\"filter\": \"datum['<DVC_METRIC_X>'] > 0\"" in template
 
 
