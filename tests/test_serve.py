@@ -24,11 +24,12 @@ import pytest
 import torch
 import uvicorn
 
+from stages.lib.model.chat_session import fit_history
 from stages.lib.model.checkpoint import save_checkpoint
 from stages.lib.model.decoding import Sampling, generate
 from stages.lib.model.gpt import GPT
 from stages.lib.params import ModelParams, TokenizerParams
-from stages.lib.serving.app import Server, Settings, build_app
+from stages.lib.serving.app import Server, Settings, build_app, last_messages
 from stages.lib.tokens.chat import ChatFormat
 from stages.lib.tokens.tokenizer_adapter import train_tokenizer
 from stages.serve import bind
@@ -83,8 +84,7 @@ class Running:
 @pytest.fixture(scope="module")
 def running(trained):
     _, tok, model = trained
-    running = Running(Server(model, tok, Settings(model_name=NAME, api_key=KEY, max_tokens=MAX_TOKENS,
-                                                  max_body_bytes=4096)))
+    running = Running(Server(model, tok, Settings(model_name=NAME, api_key=KEY, max_tokens=MAX_TOKENS)))
     yield running
     running.stop()
 
@@ -307,13 +307,28 @@ def test_context_too_long_is_400_and_long_chats_lose_their_oldest_turns(client, 
                for i in range(12)] + [{"role": "user", "content": "and now?"}]
     out = client.chat.completions.create(model=NAME, messages=history, max_tokens=4, temperature=0)
     assert out.usage.prompt_tokens <= BLOCK * 3 // 4
+    start = time.monotonic()
+    client.chat.completions.create(model=NAME, messages=history * 500, max_tokens=4, temperature=0)
+    assert time.monotonic() - start < 5  # 6500 messages: one encoding of the last few, not one per dropped turn
+
+
+def test_the_messages_kept_are_fit_historys(trained):
+    fmt = ChatFormat(trained[1])
+    gen = torch.Generator().manual_seed(0)
+    for trial in range(30):
+        lengths = torch.randint(0, 12, (int(torch.randint(1, 40, (1,), generator=gen)),), generator=gen).tolist()
+        roles = ["user" if torch.rand(1, generator=gen) < 0.6 else "assistant" for _ in lengths]
+        messages = [{"role": "system", "content": "Be brief."}] * (trial % 2) + [
+            {"role": role, "content": "word " * n} for role, n in zip(roles, lengths)]
+        for budget in (8, 20, 48):
+            assert fit_history(last_messages(messages, budget), fmt, budget)[0] == fit_history(messages, fmt, budget)[0]
 
 
 def test_a_body_over_the_limit_is_413(running):
-    big = json.dumps({"prompt": "x" * 5000, "max_tokens": 1})
+    big = json.dumps({"prompt": "x" * (1 << 20), "max_tokens": 1})  # over the default limit, 1 MiB
     response = post(running, "/v1/completions", big)
     assert response.status == 413 and error_of(response)["code"] == "request_too_large"
-    chunked = post(running, "/v1/completions", [big[:3000].encode(), big[3000:].encode()])
+    chunked = post(running, "/v1/completions", [big[:700_000].encode(), big[700_000:].encode()])
     assert chunked.status == 413  # no Content-Length: counted as it comes
 
 

@@ -133,7 +133,7 @@ class Server:
             raise ApiError(400, "this model's tokenizer has no chat tokens: use /v1/completions", param="messages")
         fmt = self.chat_format
         budget = max(1, int(self.block_size * KEEP_FRACTION))  # as the chat command: room left for the answer
-        history, _ = fit_history(req.conversation(), fmt, budget)
+        history, _ = fit_history(last_messages(req.conversation(), budget), fmt, budget)
         prompt = fmt.encode_prompt(history)
         if len(prompt) > budget:
             raise ApiError(400, f"the last message is {len(prompt)} tokens with the chat template, over the {budget} "
@@ -185,6 +185,15 @@ class Server:
         if not index.is_file():
             raise ApiError(404, "the chat page is not installed (stages/lib/serving/static/index.html)")
         return FileResponse(index)
+
+
+def last_messages(messages: list[dict], budget: int) -> list[dict]:
+    """The messages fit_history could keep within `budget` tokens: a system message first, then at most the last
+    budget // 2 + 1 others (each costs at least its role token and <|end|>, so more never fit, and fit_history
+    cuts before the first whole turn of what is left). A long chat costs one encoding, not one per dropped turn."""
+    system = messages[:1] if messages and messages[0]["role"] == "system" else []
+    rest = messages[len(system):]
+    return system + rest[-(budget // 2 + 1):]
 
 
 class Reply:
