@@ -117,12 +117,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Imported here: the server stack is needed once the model is known to load.
     import uvicorn
 
-    from stages.lib.serving.app import Server, Settings, build_app
+    from stages.lib.serving.app import Server, Settings, Uvicorn, build_app
 
     name = args.model_name or Path(checkpoint).stem
     settings = Settings(model_name=name, api_key=args.api_key, max_tokens=args.max_tokens, max_rows=args.max_batch,
                         max_waiting=args.queue, max_body_bytes=args.max_body_bytes)
-    app = build_app(Server(model, tok, settings))
+    server = Server(model, tok, settings)
+    app = build_app(server)
     sock = bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
@@ -130,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"page at /, the API at {url}/v1{'; API key required' if args.api_key else ''}", flush=True)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
     config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=3)
-    uvicorn.Server(config).run(sockets=[sock])
+    Uvicorn(config, server).run(sockets=[sock])
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from stages.lib.model.checkpoint import save_checkpoint
 from stages.lib.model.decoding import Sampling, generate
 from stages.lib.model.gpt import GPT
 from stages.lib.params import ModelParams, TokenizerParams
-from stages.lib.serving.app import Server, Settings, build_app, last_messages
+from stages.lib.serving.app import Server, Settings, Uvicorn, build_app, last_messages
 from stages.lib.tokens.chat import ChatFormat
 from stages.lib.tokens.tokenizer_adapter import train_tokenizer
 from stages.serve import bind
@@ -66,7 +66,7 @@ class Running:
         self.server = server
         sock = bind("127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self.uvicorn = uvicorn.Server(uvicorn.Config(build_app(server), log_level="warning"))
+        self.uvicorn = Uvicorn(uvicorn.Config(build_app(server), log_level="warning"), server)
         self.thread = threading.Thread(target=self.uvicorn.run, kwargs={"sockets": [sock]}, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 30
@@ -259,6 +259,20 @@ def test_a_full_queue_is_503_and_the_server_goes_on(trained):
         assert len(waiting.result(timeout=30).choices[0].text) > 0  # served once the row was free
     finally:
         running.stop()
+
+
+def test_stopping_the_server_ends_the_streams_in_flight_at_once(trained):
+    _, tok, model = trained
+    running = Running(Server(model, tok, Settings(model_name=NAME, max_tokens=MAX_TOKENS)))
+    client = openai.OpenAI(base_url=running.url + "/v1", api_key="unused", max_retries=0)
+    long = client.completions.create(prompt="A", max_tokens=MAX_TOKENS, model=NAME, stream=True)
+    next(iter(long))
+    start = time.monotonic()
+    running.stop()
+    assert time.monotonic() - start < 2  # not the graceful-shutdown timeout, nor the MAX_TOKENS stream
+    with pytest.raises(openai.APIError, match="shutting down"):
+        for _ in long:
+            pass
 
 
 # --------------------------------------------------------------------------- errors and the key

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -47,7 +48,7 @@ from stages.lib.model.chat_session import fit_history
 from stages.lib.model.decoding import KEEP_FRACTION, Row, cut_at_stop
 from stages.lib.model.gpt import GPT
 from stages.lib.model.text_stream import TextStream
-from stages.lib.serving.batcher import ERROR, Batcher, Busy, Job
+from stages.lib.serving.batcher import ERROR, SHUTDOWN, Batcher, Busy, Job
 from stages.lib.serving.schema import ApiError, ChatRequest, CompletionRequest, SamplingRequest, parse
 from stages.lib.tokens.chat import ChatFormat, has_chat_tokens
 from stages.lib.tokens.tokenizer_adapter import Tokenizer
@@ -221,6 +222,8 @@ class Reply:
             for i, token, finish in events:
                 if finish == ERROR:
                     raise ApiError(500, "decoding failed on the server (its log says why)", type="server_error")
+                if finish == SHUTDOWN:
+                    raise ApiError(503, "the server is shutting down", type="server_error", code="shutting_down")
                 row, stream = self.job.rows[i], self.streams[i]
                 if token not in row.stop_tokens:
                     stream.add(token)
@@ -421,6 +424,19 @@ class RequireKey:
 
 
 # --------------------------------------------------------------------------- the app
+
+class Uvicorn(uvicorn.Server):
+    """uvicorn, which ends the requests in flight as it starts shutting down (a 503; a stream's last event is
+    the error), so that Ctrl-C stops the server at once rather than after a stream of max_tokens."""
+
+    def __init__(self, config: uvicorn.Config, server: Server):
+        super().__init__(config)
+        self.server = server
+
+    async def shutdown(self, sockets=None) -> None:
+        self.server.batcher.shut_down()
+        await super().shutdown(sockets)
+
 
 def build_app(server: Server) -> Starlette:
     """The ASGI app; the batcher's decode thread runs while the app does (its lifespan)."""

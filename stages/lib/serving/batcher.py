@@ -32,6 +32,7 @@ except OSError:  # another C library (musl)
     LIBC = None
 
 ERROR = "error"  # the finish of a row whose decoding failed (a bug): its job answers 500
+SHUTDOWN = "shutdown"  # the finish of the rows in flight when the server stops: their jobs answer 503
 
 
 class Busy(Exception):
@@ -70,10 +71,14 @@ class Batcher:
             self.batch.step()
         self.thread.start()
 
-    def stop(self) -> None:
+    def shut_down(self) -> None:
+        """End every request now (its rows finish with SHUTDOWN, waiting or decoding) and the decode thread."""
         with self.wake:
             self.stopping = True
             self.wake.notify()
+
+    def stop(self) -> None:
+        self.shut_down()
         if self.thread.is_alive():
             self.thread.join()
 
@@ -103,6 +108,7 @@ class Batcher:
                 while not self.stopping and not self.waiting and not self.batch.rows:
                     self.wake.wait()
                 if self.stopping:
+                    self._end_all()
                     return
                 admitted = self._admit()
             for job in admitted:
@@ -140,6 +146,16 @@ class Batcher:
                 self._deliver([(row, None)], job)
                 continue
             self.owner[row] = (job, i)
+
+    def _end_all(self) -> None:
+        for job in self.waiting:
+            for row in job.rows:
+                row.finish = SHUTDOWN
+            self._deliver([(row, None) for row in job.rows], job)
+        self.waiting.clear()
+        for row in self.batch.rows:
+            row.finish = SHUTDOWN
+        self._deliver([(row, None) for row in self.batch.rows])
 
     def _fail_all(self) -> list[tuple[Row, None]]:
         failed = list(self.batch.rows)
