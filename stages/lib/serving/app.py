@@ -262,47 +262,34 @@ class Reply:
                    for i in range(len(self.job.rows))]
         return {**self.head("text_completion"), "choices": choices, "usage": self.usage()}
 
-    async def chat_chunks(self) -> AsyncIterator[str]:
-        head = self.head("chat.completion.chunk")
-        yield sse({**head, "choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
-                                        "logprobs": None, "finish_reason": None} for i in range(len(self.job.rows))]})
-        async for update in self.guarded(self.updates()):
-            if isinstance(update, str):
-                yield update
-                return
-            yield sse({**head, "choices": [{"index": i, "delta": {"content": text} if text else {}, "logprobs": None,
-                                            "finish_reason": finish} for i, text, finish in update]})
-        async for chunk in self.ending(head):
-            yield chunk
+    def chat_chunks(self) -> AsyncIterator[str]:
+        role = [{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
+                for i in range(len(self.job.rows))]
+        return self.chunks("chat.completion.chunk", role, lambda i, text, finish: {
+            "index": i, "delta": {"content": text} if text else {}, "logprobs": None, "finish_reason": finish})
 
-    async def completion_chunks(self) -> AsyncIterator[str]:
-        head = self.head("text_completion")
-        if any(self.prefixes):
-            yield sse({**head, "choices": [{"index": i, "text": prefix, "logprobs": None, "finish_reason": None}
-                                           for i, prefix in enumerate(self.prefixes)]})
-        async for update in self.guarded(self.updates()):
-            if isinstance(update, str):
-                yield update
-                return
-            yield sse({**head, "choices": [{"index": i, "text": text, "logprobs": None, "finish_reason": finish}
-                                           for i, text, finish in update]})
-        async for chunk in self.ending(head):
-            yield chunk
+    def completion_chunks(self) -> AsyncIterator[str]:
+        echo = [{"index": i, "text": prefix, "logprobs": None, "finish_reason": None}
+                for i, prefix in enumerate(self.prefixes)] if any(self.prefixes) else None
+        return self.chunks("text_completion", echo, lambda i, text, finish: {
+            "index": i, "text": text, "logprobs": None, "finish_reason": finish})
 
-    async def ending(self, head: dict) -> AsyncIterator[str]:
+    async def chunks(self, object: str, first: list[dict] | None,
+                     choice: Callable[[int, str, str | None], dict]) -> AsyncIterator[str]:
+        """The server-sent events: `first` choices (if any), a chunk per update, the usage if asked, [DONE]."""
+        head = self.head(object)
+        if first:
+            yield sse({**head, "choices": first})
+        try:
+            async for update in self.updates():
+                yield sse({**head, "choices": [choice(i, text, finish) for i, text, finish in update]})
+        except ApiError as err:  # the headers are sent: the error is the last event (OpenAI's way; clients raise it)
+            yield sse(err.body()) + "data: [DONE]\n\n"
+            return
         options = self.req.stream_options
         if options is not None and options.include_usage:
             yield sse({**head, "choices": [], "usage": self.usage()})
         yield "data: [DONE]\n\n"
-
-    @staticmethod
-    async def guarded(updates: AsyncIterator) -> AsyncIterator:
-        """The updates, or, once the headers are sent, an error as an event (OpenAI's way; clients raise it)."""
-        try:
-            async for update in updates:
-                yield update
-        except ApiError as err:
-            yield sse(err.body()) + "data: [DONE]\n\n"
 
 
 class Shown:
