@@ -29,7 +29,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -329,7 +329,7 @@ class EventStream(StreamingResponse):
             self.on_close()
 
 
-async def until_done_or_gone(done: AsyncIterator | asyncio.Future, request: Request, on_gone: Callable[[], None]):
+async def until_done_or_gone(done: Coroutine, request: Request, on_gone: Callable[[], None]) -> None:
     """Await `done`; if the client disconnects first, call on_gone (so a non-streamed answer nobody waits for
     stops too) and stop waiting."""
     work = asyncio.ensure_future(done)
