@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -17,18 +16,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import torch
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
-
-from stages.lib.model.checkpoint import save_checkpoint
-from stages.lib.model.gpt import GPT
-from stages.lib.params import ModelParams, TokenizerParams
-from stages.lib.tokens.tokenizer_adapter import train_tokenizer
 
 pytestmark = pytest.mark.slow  # a browser and a server start: seconds each
 
@@ -55,20 +46,10 @@ new MutationObserver(() => {
 # --------------------------------------------------------------------------- the server and the browser
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, sample_text):
+def model_dir(tmp_path_factory, endless_chat_model):
     """A tokenizer with the chat tokens and a random tiny model that never ends an answer at temperature 0."""
     folder = tmp_path_factory.mktemp("chat_page")
-    tok = train_tokenizer(iter(sample_text.split("\n\n")), folder / "tokenizer", "bpe", 400, 2,
-                          TokenizerParams().special_tokens, True, 1337)
-    torch.manual_seed(0)
-    model = GPT(ModelParams(n_layer=2, n_head=2, n_embd=64, block_size=64, tie_embeddings=False),
-                tok.vocab_size).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            torch.nn.init.normal_(p, std=0.2)
-        # The end tokens' logits are 0, below the largest of the others (which some random row always beats).
-        model.lm_head.weight[[tok.eot_id, tok.special_id("<|end|>")]] = 0.0
-    save_checkpoint(folder / "sft.pt", model, tok.fingerprint, step=1, val_loss=1.0)
+    endless_chat_model(folder, "sft.pt", n_embd=64, block_size=64)
     return folder
 
 
@@ -108,15 +89,8 @@ def server(model_dir):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver is None:
-        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,800"):
-        options.add_argument(arg)
-    b = webdriver.Chrome(options=options, service=Service(driver))
+def browser(headless_chromium):
+    b = headless_chromium(1000, 800)
     yield b
     b.quit()
 

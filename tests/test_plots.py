@@ -63,18 +63,8 @@ def test_loss_curves_share_axes_and_skip_step_0():
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver is None:
-        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900"):
-        options.add_argument(arg)
-    b = webdriver.Chrome(options=options, service=Service(driver))
+def browser(headless_chromium):
+    b = headless_chromium(1200, 900)
     yield b
     b.quit()
 

@@ -25,13 +25,9 @@ import torch
 import uvicorn
 
 from stages.lib.model.chat_session import fit_history
-from stages.lib.model.checkpoint import save_checkpoint
 from stages.lib.model.decoding import Sampling, generate
-from stages.lib.model.gpt import GPT
-from stages.lib.params import ModelParams, TokenizerParams
 from stages.lib.serving.app import Server, Settings, Uvicorn, build_app, last_messages
 from stages.lib.tokens.chat import ChatFormat
-from stages.lib.tokens.tokenizer_adapter import train_tokenizer
 from stages.serve import bind
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,19 +39,10 @@ GREEDY = Sampling(temperature=0)
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, sample_text):
+def trained(tmp_path_factory, endless_chat_model):
     """A tokenizer with the chat tokens and a random tiny model that never ends an answer at temperature 0."""
     folder = tmp_path_factory.mktemp("serve")
-    tok = train_tokenizer(iter(sample_text.split("\n\n")), folder / "tokenizer", "bpe", 400, 2,
-                          TokenizerParams().special_tokens, True, 1337)
-    torch.manual_seed(0)
-    model = GPT(ModelParams(n_layer=2, n_head=2, n_embd=32, block_size=BLOCK, tie_embeddings=False),
-                tok.vocab_size).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            torch.nn.init.normal_(p, std=0.2)
-        model.lm_head.weight[[tok.eot_id, tok.special_id("<|end|>")]] = 0.0  # logit 0: never the largest
-    save_checkpoint(folder / "model.pt", model, tok.fingerprint, step=1, val_loss=1.0)
+    tok, model = endless_chat_model(folder, "model.pt", n_embd=32, block_size=BLOCK)
     return folder, tok, model
 
 
