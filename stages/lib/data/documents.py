@@ -3,9 +3,16 @@
 Writers append row groups of bounded size and start a new part file past a
 size limit, so a stage streams any corpus in bounded memory and DVC hashes a
 few large files rather than many small ones. Readers yield record batches.
+
+A stage writes its output in blocks (merge: a run of input files; clean and
+pack: one input part), each block through its own writer, so blocks can be
+written at the same time by different processes or nodes. Block b's parts
+are `part-{b:05d}.parquet`, then `part-{b:05d}-{sub:03d}.parquet` (sub 1, 2,
+...) past the size limit; readers take them in (block, sub) order.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +26,7 @@ from stages.lib.errors import UserError
 SCHEMA = pa.schema([("id", pa.string()), ("source", pa.string()), ("text", pa.large_string())])
 ROW_GROUP_BYTES = 8 << 20  # text buffered before a row group is written: readers hold one at a time
 PART_BYTES = 1 << 30  # text in one part file before the next one starts
+PART_NAME = re.compile(r"part-(\d{5,})(?:-(\d{3,}))?\.parquet")  # block, then sub (none: 0)
 
 
 @dataclass
@@ -28,12 +36,20 @@ class Document:
     text: str
 
 
-class DocumentWriter:
-    """Append documents to `out_dir/part-NNNNN.parquet`, in row groups, rolling parts by size."""
+def part_path(directory: str | Path, block: int, sub: int = 0) -> Path:
+    """Where part `sub` of block `block` goes: part-00007.parquet, then part-00007-001.parquet, ..."""
+    name = f"part-{block:05d}.parquet" if sub == 0 else f"part-{block:05d}-{sub:03d}.parquet"
+    return Path(directory) / name
 
-    def __init__(self, out_dir: str | Path, row_group_bytes: int = ROW_GROUP_BYTES, part_bytes: int = PART_BYTES,
-                 compression: str = "zstd"):
+
+class DocumentWriter:
+    """Append block `block`'s documents to `out_dir/part_path(out_dir, block, sub)`, in row groups, rolling
+    parts (sub 0, 1, ...) by size."""
+
+    def __init__(self, out_dir: str | Path, block: int = 0, row_group_bytes: int = ROW_GROUP_BYTES,
+                 part_bytes: int = PART_BYTES, compression: str = "zstd"):
         self.out_dir = Path(out_dir)
+        self.block = block
         self.compression = compression  # "none" for scratch files read back at once: saves the CPU
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.row_group_bytes = row_group_bytes
@@ -42,7 +58,7 @@ class DocumentWriter:
         self._buffered = 0
         self._part_written = 0
         self._writer: pq.ParquetWriter | None = None
-        self._part_index = 0
+        self._sub = 0  # the block's part being written
         self.documents = 0
         self.bytes = 0  # UTF-8 bytes of text written
 
@@ -74,7 +90,7 @@ class DocumentWriter:
 
     def _write(self, table: pa.Table, size: int) -> None:
         if self._writer is None:
-            path = self.out_dir / f"part-{self._part_index:05d}.parquet"
+            path = part_path(self.out_dir, self.block, self._sub)
             self._writer = pq.ParquetWriter(path, SCHEMA, compression=self.compression)
         self._writer.write_table(table)
         self._part_written += size
@@ -85,7 +101,7 @@ class DocumentWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-            self._part_index += 1
+            self._sub += 1
             self._part_written = 0
 
     def close(self) -> None:
@@ -105,23 +121,33 @@ def text_bytes(table: pa.Table) -> int:
 
 
 def part_files(in_dir: str | Path) -> list[Path]:
+    """The folder's part files in document order: by block, then sub, compared as numbers."""
     in_dir = Path(in_dir)
     if not in_dir.is_dir():
         raise UserError(f"{in_dir} not found: run the stage that produces it first (dvc repro)")
-    return sorted(in_dir.glob("part-*.parquet"))
+    parts = {}
+    for path in in_dir.iterdir():
+        if match := PART_NAME.fullmatch(path.name):
+            parts[path] = (int(match.group(1)), int(match.group(2) or 0))
+    return sorted(parts, key=parts.get)
 
 
-def iter_tables(in_dir: str | Path) -> Iterator[pa.Table]:
-    """One row group at a time, in a stable order (part file, then row group).
+def part_tables(path: str | Path, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """One part file's row groups, one at a time, in order.
 
     Bounded memory: a row group holds about ROW_GROUP_BYTES of text, where
     ParquetFile.iter_batches would join row groups to fill its batch size,
     which for long documents means hundreds of MB.
     """
+    parquet = pq.ParquetFile(path)
+    for index in range(parquet.num_row_groups):
+        yield parquet.read_row_group(index, columns=columns)
+
+
+def iter_tables(in_dir: str | Path) -> Iterator[pa.Table]:
+    """One row group at a time, in a stable order (part file, then row group)."""
     for path in part_files(in_dir):
-        parquet = pq.ParquetFile(path)
-        for index in range(parquet.num_row_groups):
-            yield parquet.read_row_group(index)
+        yield from part_tables(path)
 
 
 def iter_batches(in_dir: str | Path, batch_rows: int = 1024) -> Iterator[pa.RecordBatch]:
