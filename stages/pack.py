@@ -2,12 +2,14 @@
 
 Each document goes wholly to train or val by a seeded hash of its id, so no
 document straddles the split and the split is stable as the corpus grows.
-The engine pack.engine names encodes the documents in batches, in document
-order: local, threads driving the tokenizer library's parallel batch encoder
-(stages/lib/engines/local_pack.py); ray, Ray Data tasks (ray_pack.py). The
-shards do not depend on the batching, so they are the same.
+Each clean part file is a block with its own shards (block b's are
+{split}-{b:05d}.bin, then {split}-{b:05d}-001.bin, ... as they fill), written
+by the engine pack.engine names: local, part after part, threads driving the
+tokenizer library's parallel batch encoder (stages/lib/engines/local_pack.py);
+ray, a Ray task per part (ray_pack.py). The shards do not depend on the
+batching, so they are the same.
 
-Outputs data/shards/{train,val}-NNNNN.bin (+ .docs.npy), data/shards/meta.json,
+Outputs data/shards/{train,val}-NNNNN*.bin (+ .docs.npy), data/shards/meta.json,
 metrics/pack.json.
 """
 from __future__ import annotations
@@ -16,11 +18,10 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from tqdm import tqdm
-
 from stages.lib.atomic import atomic_dir, write_json
+from stages.lib.data.documents import part_files
 from stages.lib.data.packing import SPLITS
-from stages.lib.data.shards import ShardWriter
+from stages.lib.data.shards import token_dtype
 from stages.lib.engines.require import require_ray
 from stages.lib.errors import UserError, run_stage
 from stages.lib.params import PackParams, load_params
@@ -34,7 +35,7 @@ METRICS = Path("metrics/pack.json")
 
 
 def engine(name: str) -> ModuleType:
-    """The engine pack.engine names: both give the same `encoded_batches`; Ray loads only if asked."""
+    """The engine pack.engine names: both write shards with the same `write_shards`; Ray loads only if asked."""
     if name == "ray":
         require_ray("pack.engine")
         from stages.lib.engines import ray_pack
@@ -46,25 +47,14 @@ def engine(name: str) -> ModuleType:
 def main() -> None:
     params: PackParams = load_params(PARAM_SECTIONS)["pack"]
     tok = load_tokenizer(TOKENIZER_DIR)
-    split_bytes, unknown = dict.fromkeys(SPLITS, 0), 0
+    parts = part_files(IN_DIR)
 
     with atomic_dir(OUT_DIR) as out_dir:
-        writers = {s: ShardWriter(out_dir, s, tok.vocab_size, params.shard_tokens) for s in SPLITS}
-        progress = tqdm(desc="pack", unit="tok", unit_scale=True)
-        for encoded in engine(params.engine).encoded_batches(IN_DIR, TOKENIZER_DIR, params):
-            for split, batch in encoded.items():
-                writers[split].write_documents(batch.flat, batch.lengths)
-                split_bytes[split] += batch.text_bytes
-                unknown += batch.unknown
-                progress.update(len(batch.flat))
-        progress.close()
-        for writer in writers.values():
-            writer.close()
-
-        counts = {s: (writers[s].total_documents, writers[s].total_tokens) for s in SPLITS}
-        if counts["train"][0] == 0 or counts["val"][0] == 0:
-            empty = "train" if counts["train"][0] == 0 else "val"
-            raise UserError(f"the {empty} split is empty ({counts['train'][0]} train and {counts['val'][0]} val "
+        counts = engine(params.engine).write_shards(parts, TOKENIZER_DIR, out_dir, params)
+        docs = counts.documents
+        if docs["train"] == 0 or docs["val"] == 0:
+            empty = "train" if docs["train"] == 0 else "val"
+            raise UserError(f"the {empty} split is empty ({docs['train']} train and {docs['val']} val "
                             f"documents): add documents, change pack.val_fraction={params.val_fraction}, "
                             f"or use merge.doc_mode=paragraph to get more, smaller documents")
         meta = {
@@ -73,18 +63,18 @@ def main() -> None:
             "tokenizer_kind": tok.kind,
             "vocab_size": tok.vocab_size,
             "eot_id": tok.eot_id,
-            "dtype": writers["train"].dtype.name,
-            "splits": {s: {"documents": counts[s][0], "tokens": counts[s][1], "bytes": split_bytes[s],
-                           "shards": writers[s].index} for s in SPLITS},
+            "dtype": token_dtype(tok.vocab_size).name,
+            "splits": {s: {"documents": docs[s], "tokens": counts.tokens[s], "bytes": counts.bytes[s],
+                           "shards": counts.shards[s]} for s in SPLITS},
         }
         write_json(out_dir / "meta.json", meta)
 
     write_json(METRICS, {f"{s}_{k}": meta["splits"][s][k] for s in SPLITS for k in ("documents", "tokens", "bytes")})
-    if unknown:
-        print(f"warning: {unknown:,} tokens are <unk>, text the tokenizer cannot spell and the model never sees: "
-              f"set tokenizer.byte_fallback: true", file=sys.stderr)
-    print(f"pack: {counts['train'][1]:,} train and {counts['val'][1]:,} val tokens "
-          f"({counts['train'][0]} and {counts['val'][0]} documents)")
+    if counts.unknown:
+        print(f"warning: {counts.unknown:,} tokens are <unk>, text the tokenizer cannot spell and the model never "
+              f"sees: set tokenizer.byte_fallback: true", file=sys.stderr)
+    print(f"pack: {counts.tokens['train']:,} train and {counts.tokens['val']:,} val tokens "
+          f"({docs['train']} and {docs['val']} documents)")
 
 
 if __name__ == "__main__":

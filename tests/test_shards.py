@@ -1,4 +1,5 @@
-"""Token shards: round trip, shard boundaries at document ends, dtypes, header, damaged files."""
+"""Token shards: round trip, shard boundaries at document ends, names and order of blocks, dtypes, header,
+damaged files."""
 from __future__ import annotations
 
 import struct
@@ -14,6 +15,7 @@ from stages.lib.data.shards import (
     ShardWriter,
     open_tokens,
     read_header,
+    shard_path,
     shard_paths,
     token_dtype,
 )
@@ -27,8 +29,8 @@ def random_documents(rng: np.random.Generator, n_docs: int, vocab: int, eot: int
     return np.concatenate(docs).astype(np.int64), lengths.astype(np.int64)
 
 
-def write(directory, batches, vocab: int, shard_tokens: int, split: str = "train") -> ShardWriter:
-    writer = ShardWriter(directory, split, vocab, shard_tokens)
+def write(directory, batches, vocab: int, shard_tokens: int, split: str = "train", block: int = 0) -> ShardWriter:
+    writer = ShardWriter(directory, split, vocab, shard_tokens, block=block)
     for tokens, lengths in batches:
         writer.write_documents(tokens, lengths)
     writer.close()
@@ -47,8 +49,8 @@ def test_round_trip_across_shards_ending_at_document_ends(tmp_path):
 
     paths = shard_paths(tmp_path, "train")
     assert len(paths) >= 3
-    assert [p.name for p in paths] == [f"train-{i:05d}.bin" for i in range(len(paths))]
-    assert writer.index == len(paths)
+    assert [p.name for p in paths] == ["train-00000.bin"] + [f"train-00000-{i:03d}.bin" for i in range(1, len(paths))]
+    assert writer.shards == len(paths)
     assert writer.total_tokens == len(all_tokens) and writer.total_documents == len(all_lengths)
 
     shards = [np.asarray(open_tokens(p)) for p in paths]
@@ -78,7 +80,7 @@ def test_document_longer_than_a_shard_stays_whole(tmp_path):
     sizes = [read_header(p).n_tokens for p in paths]
     assert sizes == [110, 20]  # 10 < 25, so the 100-token document joins the first shard
     np.testing.assert_array_equal(np.load(tmp_path / "train-00000.docs.npy"), [10, 110])
-    np.testing.assert_array_equal(np.load(tmp_path / "train-00001.docs.npy"), [20])
+    np.testing.assert_array_equal(np.load(tmp_path / "train-00000-001.docs.npy"), [20])
 
 
 def test_shard_ending_exactly_at_the_limit(tmp_path):
@@ -89,7 +91,7 @@ def test_shard_ending_exactly_at_the_limit(tmp_path):
 def test_no_documents_no_shards(tmp_path):
     writer = write(tmp_path, [(np.array([], dtype=np.int64), np.array([], dtype=np.int64))], vocab=100,
                    shard_tokens=10)
-    assert shard_paths(tmp_path, "train") == [] and writer.index == 0
+    assert shard_paths(tmp_path, "train") == [] and writer.shards == 0
 
 
 @pytest.mark.parametrize("vocab, dtype, top", [(256, np.uint16, 255), (65536, np.uint16, 65535),
@@ -126,10 +128,40 @@ def test_open_tokens_is_read_only(tmp_path):
 
 def test_shard_paths_selects_the_split(tmp_path):
     for name in ["train-00001.bin", "train-00000.bin", "train-00000.docs.npy", "val-00000.bin",
-                 "train-0000.bin", "train-00000.bin.tmp", "xtrain-00000.bin"]:
+                 "train-0000.bin", "train-00000.bin.tmp", "xtrain-00000.bin", "train-00000-01.bin"]:
         (tmp_path / name).write_bytes(b"")
     assert [p.name for p in shard_paths(tmp_path, "train")] == ["train-00000.bin", "train-00001.bin"]
     assert [p.name for p in shard_paths(tmp_path, "val")] == ["val-00000.bin"]
+    assert shard_paths(tmp_path / "missing", "train") == []
+
+
+def test_shard_names_by_block_and_sub(tmp_path):
+    assert shard_path(tmp_path, "train", 0) == tmp_path / "train-00000.bin"  # a corpus of one block: one name
+    assert shard_path(tmp_path, "val", 7, 1, ".docs.npy").name == "val-00007-001.docs.npy"
+    assert shard_path(tmp_path, "val", 123456, 1234).name == "val-123456-1234.bin"
+
+
+def test_shard_paths_sort_by_block_then_sub_as_numbers(tmp_path):
+    names = ["train-00001.bin", "train-00000-010.bin", "train-00000-002.bin", "train-00000.bin",
+             "train-100000.bin", "train-99999.bin", "train-00000-1000.bin"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in shard_paths(tmp_path, "train")] == [
+        "train-00000.bin", "train-00000-002.bin", "train-00000-010.bin", "train-00000-1000.bin",
+        "train-00001.bin", "train-99999.bin", "train-100000.bin"]
+
+
+def test_blocks_written_by_separate_writers_read_back_in_block_order(tmp_path):
+    rng = np.random.default_rng(1)
+    blocks = {block: [random_documents(rng, 20, vocab=300)] for block in (0, 1, 12)}
+    for block in (12, 0, 1):  # the order blocks finish in does not matter
+        write(tmp_path, blocks[block], vocab=300, shard_tokens=60, block=block)
+    paths = shard_paths(tmp_path, "train")
+    names = [p.name for p in paths]
+    assert names[:2] == ["train-00000.bin", "train-00000-001.bin"] and "train-00012-001.bin" in names
+    assert all(p.with_suffix(".docs.npy").is_file() for p in paths)
+    tokens = np.concatenate([np.asarray(open_tokens(p)) for p in paths])
+    np.testing.assert_array_equal(tokens, np.concatenate([blocks[b][0][0] for b in (0, 1, 12)]))
 
 
 def test_truncated_shard(tmp_path):

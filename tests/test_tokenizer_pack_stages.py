@@ -74,5 +74,5 @@ def test_pack_keeps_empty_documents_after_the_last_full_batch(tmp_path, monkeypa
     write_clean(tmp_path, ["some text", "", ""])
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(local_pack, "BATCH_CHARS", 5)  # a batch is full after the first document
-    batches = list(local_pack.split_batches(pack_stage.IN_DIR, PackParams(val_fraction=0.0)))
+    batches = list(local_pack.split_batches(pack_stage.IN_DIR / "part-00000.parquet", PackParams(val_fraction=0.0)))
     assert [batch["train"] for batch in batches] == [["some text"], ["", ""]]

@@ -6,10 +6,17 @@ vocab size (u32), reserved (u32). Tokens follow at byte 32, documents joined
 by the end-of-text token. A sidecar `{split}-NNNNN.docs.npy` holds each
 document's end offset (exclusive, in tokens). Shards are read with np.memmap,
 never whole.
+
+Pack writes one block (one clean part file) per ShardWriter, so blocks can be
+written at once by different processes or nodes: block b's shards are
+`{split}-{b:05d}.bin`, then `{split}-{b:05d}-{sub:03d}.bin` (sub 1, 2, ...)
+each time one fills; readers take them in (block, sub) order.
 """
 from __future__ import annotations
 
+import glob
 import json
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,20 +88,34 @@ def open_tokens(path: Path) -> np.ndarray:
     return np.memmap(path, dtype=info.dtype, mode="r", offset=HEADER_BYTES, shape=(info.n_tokens,))
 
 
+def shard_path(directory: Path, split: str, block: int, sub: int = 0, suffix: str = ".bin") -> Path:
+    """Where shard `sub` of block `block` goes: train-00007.bin, then train-00007-001.bin, ..."""
+    name = f"{split}-{block:05d}" if sub == 0 else f"{split}-{block:05d}-{sub:03d}"
+    return Path(directory) / f"{name}{suffix}"
+
+
 def shard_paths(directory: Path, split: str) -> list[Path]:
-    return sorted(Path(directory).glob(f"{split}-[0-9][0-9][0-9][0-9][0-9].bin"))
+    """The split's shards in document order: by block, then sub, compared as numbers."""
+    pattern = re.compile(rf"{re.escape(split)}-(\d{{5,}})(?:-(\d{{3,}}))?\.bin")
+    shards = {}
+    for path in Path(directory).glob(f"{glob.escape(split)}-*.bin"):
+        if match := pattern.fullmatch(path.name):
+            shards[path] = (int(match.group(1)), int(match.group(2) or 0))
+    return sorted(shards, key=shards.get)
 
 
 class ShardWriter:
-    """Write one split's documents into shards of about `shard_tokens` tokens (closed at document ends)."""
+    """Write one split's documents of block `block` into shards of about `shard_tokens` tokens (closed at
+    document ends)."""
 
-    def __init__(self, directory: Path, split: str, vocab_size: int, shard_tokens: int):
+    def __init__(self, directory: Path, split: str, vocab_size: int, shard_tokens: int, block: int = 0):
         self.directory = Path(directory)
         self.split = split
         self.vocab_size = vocab_size
         self.dtype = token_dtype(vocab_size)
         self.shard_tokens = shard_tokens
-        self.index = 0
+        self.block = block
+        self.shards = 0  # shard files written (closed); the next one is sub `shards`
         self.total_tokens = 0
         self.total_documents = 0
         self._file = None
@@ -102,7 +123,7 @@ class ShardWriter:
         self._doc_ends: list[np.ndarray] = []
 
     def _path(self, suffix: str) -> Path:
-        return self.directory / f"{self.split}-{self.index:05d}{suffix}"
+        return shard_path(self.directory, self.split, self.block, self.shards, suffix)
 
     def write_documents(self, tokens: np.ndarray, doc_lengths: np.ndarray) -> None:
         """Append documents given as one flat token array and their lengths (end-of-text included)."""
@@ -134,7 +155,7 @@ class ShardWriter:
         self._file.close()
         np.save(self._path(".docs.npy"), np.concatenate(self._doc_ends).astype(np.int64))
         self._file, self._n, self._doc_ends = None, 0, []
-        self.index += 1
+        self.shards += 1
 
     def close(self) -> None:
         self._close_shard()

@@ -1,22 +1,27 @@
-"""pack on Ray Data: each row group of the clean documents is split and tokenized in its own task.
+"""pack on Ray Data: each clean part file is a Ray task that tokenizes it and writes its own shards.
 
-A task routes its documents to train or val and encodes each split with
-`packing.split_of` and `packing.encode`, the local engine's functions. The
-tokens come back to the driver in document order and go through the stage's
-ShardWriters, whose output does not depend on the batching, so the shards
-are byte for byte the local engine's.
+A task reads its part a row group at a time (bounded memory), routes each
+document to train or val and encodes each split with `packing.split_of` and
+`packing.encode`, the local engine's functions, and writes the block's shards
+through `BlockShards` into the stage's output folder (an absolute path: on a
+cluster, a shared filesystem). It returns one row, the block's PackCounts
+(pickled): the driver sees no tokens. Shards do not depend on the batching,
+so they are byte for byte the local engine's.
 """
 from __future__ import annotations
 
 import functools
+import pickle
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 import pyarrow as pa
+from tqdm import tqdm
 
-from stages.lib.data.packing import SPLITS, Encoded, encode, split_of
-from stages.lib.engines.ray_session import map_tasks, ray_session, read_row_group, row_group_tasks, stream
+from stages.lib.data.documents import part_tables
+from stages.lib.data.pack_block import BlockShards, PackCounts
+from stages.lib.data.packing import SPLITS, encode, split_of
+from stages.lib.engines.ray_session import map_tasks, ray_session, stream
 from stages.lib.params import PackParams
 from stages.lib.tokens.tokenizer_adapter import Tokenizer, load_tokenizer
 
@@ -27,32 +32,29 @@ def _tokenizer(path: str) -> Tokenizer:
     return load_tokenizer(Path(path))
 
 
-def _encode(tokenizer_dir: str, params: PackParams, task: dict) -> Iterator[pa.Table]:
-    """One row per split: its tokens (uint32: any vocabulary fits), document lengths and counts."""
-    docs = read_row_group(task).to_pydict()
-    texts: dict[str, list[str]] = {split: [] for split in SPLITS}
-    for doc_id, text in zip(docs["id"], docs["text"]):
-        texts[split_of(doc_id, params)].append(text)
-    encoded = {split: encode(_tokenizer(tokenizer_dir), texts[split]) for split in SPLITS}
-    yield pa.table({"split": list(SPLITS),
-                    "tokens": [encoded[s].flat.astype(np.uint32).tobytes() for s in SPLITS],
-                    "lengths": [encoded[s].lengths.tobytes() for s in SPLITS],
-                    "text_bytes": [encoded[s].text_bytes for s in SPLITS],
-                    "unknown": [encoded[s].unknown for s in SPLITS]})
+def _write(tokenizer_dir: str, out_dir: str, params: PackParams, task: dict) -> Iterator[pa.Table]:
+    tok = _tokenizer(tokenizer_dir)
+    shards = BlockShards(Path(out_dir), task["block"], tok.vocab_size, params.shard_tokens)
+    for table in part_tables(task["path"], columns=["id", "text"]):
+        texts: dict[str, list[str]] = {split: [] for split in SPLITS}
+        for doc_id, text in zip(table.column("id").to_pylist(), table.column("text").to_pylist()):
+            texts[split_of(doc_id, params)].append(text)
+        shards.write({split: encode(tok, texts[split]) for split in SPLITS})
+    yield pa.table({"counts": pa.array([pickle.dumps(shards.close())], pa.binary())})
 
 
-def encoded_batches(in_dir: Path, tokenizer_dir: Path, params: PackParams) -> Iterator[dict[str, Encoded]]:
-    """Per row group of the clean documents, in order: each split's Encoded."""
-    tasks = row_group_tasks(in_dir)
-    tokenizer = str(tokenizer_dir.absolute())
-    with ray_session("pack"):
-        encoded = map_tasks(tasks, lambda task: _encode(tokenizer, params, task))
-        for table in stream(encoded):
-            rows = table.to_pylist()
-            for first in range(0, len(rows), len(SPLITS)):  # a task's rows: train, then val
-                yield {row["split"]: _encoded(row) for row in rows[first:first + len(SPLITS)]}
-
-
-def _encoded(row: dict) -> Encoded:
-    return Encoded(np.frombuffer(row["tokens"], np.uint32), np.frombuffer(row["lengths"], np.int64),
-                   row["text_bytes"], row["unknown"])
+def write_shards(parts: list[Path], tokenizer_dir: Path, out_dir: Path, params: PackParams) -> PackCounts:
+    """Each part file (block b: the b-th) as its own shards in out_dir, a Ray task each; the blocks' counts
+    added up in order."""
+    tasks = [{"path": str(part.absolute()), "block": block} for block, part in enumerate(parts)]
+    tokenizer, out = str(tokenizer_dir.absolute()), str(out_dir.absolute())
+    total = PackCounts()
+    if not tasks:  # (no clean documents: the stage says which split is empty)
+        return total
+    with ray_session("pack"), tqdm(total=len(tasks), desc="pack", unit="part") as progress:
+        written = map_tasks(tasks, lambda task: _write(tokenizer, out, params, task))
+        for table in stream(written):
+            for counts in table.column("counts").to_pylist():
+                total.add(pickle.loads(counts))
+                progress.update()
+    return total
