@@ -1,7 +1,11 @@
 """merge: every accepted file under merge.input_dir becomes documents in data/interim/merged/.
 
 Files are read in sorted path order, so the same folder always gives the same
-documents. Skipped files and invalid UTF-8 are counted in metrics/merge.json.
+documents. Runs of files of about 32 MB are blocks, each written to its own
+part files (part-00000.parquet for the first) by the engine merge.engine
+names: local, a process pool on this machine (stages/lib/engines/local_merge.py);
+ray, a Ray task per block (ray_merge.py). Skipped files and invalid UTF-8 are
+counted in metrics/merge.json.
 """
 from __future__ import annotations
 
@@ -9,8 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 from stages.lib.atomic import atomic_dir, write_json
-from stages.lib.data.documents import DocumentWriter
-from stages.lib.data.sources import SourceStats, find_input_files
+from stages.lib.data.sources import SourceStats, file_blocks, find_input_files
 from stages.lib.engines.require import require_ray
 from stages.lib.errors import UserError, run_stage
 from stages.lib.params import load_params
@@ -21,7 +24,7 @@ METRICS = Path("metrics/merge.json")
 
 
 def engine(name: str) -> ModuleType:
-    """The engine merge.engine names: both read files with the same `read_documents`; Ray loads only if asked."""
+    """The engine merge.engine names: both write blocks with the same `write_blocks`; Ray loads only if asked."""
     if name == "ray":
         require_ray("merge.engine")
         from stages.lib.engines import ray_merge
@@ -36,10 +39,10 @@ def main() -> None:
     stats = SourceStats()
 
     files = find_input_files(input_dir, params.extensions, stats, params.bad_files)
-    with atomic_dir(OUT_DIR) as tmp_dir, DocumentWriter(tmp_dir) as writer:
-        for doc in engine(params.engine).read_documents(files, input_dir, params, stats):
-            writer.write(doc)
-        if writer.documents == 0:
+    blocks = file_blocks(files, input_dir, stats)
+    with atomic_dir(OUT_DIR) as tmp_dir:
+        stats.add(engine(params.engine).write_blocks(blocks, tmp_dir, params))
+        if stats.documents == 0:
             raise UserError(f"no documents found in {input_dir}: every file was empty or skipped "
                             f"(skipped: {stats.files_skipped or 'none'})")
 

@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from stages import merge
-from stages.lib.data.documents import iter_documents
-from stages.lib.data.sources import SourceStats, base_extension, find_input_files, read_file
+from stages.lib.data import sources
+from stages.lib.data.documents import iter_documents, part_files
+from stages.lib.data.sources import SourceStats, base_extension, file_blocks, find_input_files, read_file
 from stages.lib.errors import UserError
 from stages.lib.params import MergeParams
 
@@ -463,6 +464,66 @@ def test_merge_counts_and_warns_about_bad_records(tmp_path, monkeypatch, capsys)
     assert "warning: r.jsonl: skipped 1 bad record" in out and "warning: t.parquet: skipped 2 bad record" in out
 
 
+# --------------------------------------------------------------------------- blocks
+
+def test_file_blocks_group_consecutive_files_of_about_block_bytes(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 100)
+    for name, size in [("a.txt", 60), ("b.txt", 50), ("c.txt", 120), ("d.txt", 10), ("e.txt", 10)]:
+        (tmp_path / name).write_text("x" * size)
+    (tmp_path / "f.txt").symlink_to(tmp_path / "nowhere.txt")  # counted by read_file, not resolved here
+    files = sorted(tmp_path.iterdir())
+    blocks = file_blocks(files, tmp_path, SourceStats())
+    # A block closes once it reaches BLOCK_BYTES: 60+50, then 120 alone, then what is left.
+    assert [(b.index, b.rels) for b in blocks] == [(0, ["a.txt", "b.txt"]), (1, ["c.txt"]),
+                                                 (2, ["d.txt", "e.txt", "f.txt"])]
+    assert blocks[2].paths[-1] == str(tmp_path / "f.txt") and all(Path(p).is_absolute() for p in blocks[0].paths)
+
+
+def mixed_raw(tmp_path: Path) -> dict:
+    """Files of every kind and problem: counted, warned about and skipped per file, in several blocks."""
+    return {f"{i:02d}.txt": f"text {i} " * 30 + "\n" for i in range(8)} | {
+        "03-empty.txt": b"", "04-empty.txt": b"",
+        "05-latin1.txt": "caf\xe9\n".encode("latin-1"),
+        "06-blob.txt": b"\x00\x01binary",
+        "07-records.jsonl": '{"text": "a"}\nnot json\n{"text": "b"}\n',
+        "08-table.parquet": pq_bytes(tmp_path, {"text": ["c", None, "d"]}),
+    }
+
+
+def test_merge_in_blocks_writes_a_part_per_block_and_the_same_documents_metrics_and_warnings(
+        tmp_path, monkeypatch, capsys):
+    """Blocks are written side by side (a process pool) into their own parts; read back in order they are
+    the documents of one block, and the counts add up to the same metrics and warnings."""
+    files = mixed_raw(tmp_path)
+    (tmp_path / "one").mkdir()
+    (tmp_path / "many").mkdir()
+    one_docs, one_metrics = run_merge(tmp_path / "one", monkeypatch, files, bad_files="skip")
+    one_out = capsys.readouterr().out.replace("\r", "\n").splitlines()
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 1)  # a block per file
+    docs, metrics = run_merge(tmp_path / "many", monkeypatch, files, bad_files="skip")
+    out = capsys.readouterr().out.replace("\r", "\n").splitlines()
+
+    assert [p.name for p in part_files(tmp_path / "one/data/interim/merged")] == ["part-00000.parquet"]
+    # Blocks: 00, 01, 02, 03-empty + 03 (an empty file adds no bytes), 04-empty + 04, 05-latin1, 05, 06-blob, ...
+    blocks = file_blocks(sorted(Path("data/raw").iterdir()), Path("data/raw"), SourceStats())
+    assert len(blocks) == 12 and blocks[7].rels == ["06-blob.txt"]  # skipped: block 7 writes no part
+    assert [p.name for p in part_files(tmp_path / "many/data/interim/merged")] == [
+        f"part-{i:05d}.parquet" for i in range(12) if i != 7]
+    assert docs == one_docs and metrics == one_metrics
+    assert metrics["files_empty"] == 2 and metrics["files_skipped"] == 1 and metrics["bad_records"] == 2
+    warnings = [line for line in out if line.startswith("warning")]
+    assert warnings == [line for line in one_out if line.startswith("warning")] and len(warnings) == 4
+
+
+def test_an_error_in_a_later_block_is_one_line_and_leaves_no_output(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 1)
+    setup_project(tmp_path, mixed_raw(tmp_path))  # bad_files: error
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match=r"06-blob.txt looks binary .*merge.bad_files=skip$"):
+        merge.main()
+    assert list((tmp_path / "data" / "interim").iterdir()) == []  # no output, no temporary folder
+
+
 # --------------------------------------------------------------------------- no input
 
 def test_empty_input_dir(tmp_path):
@@ -485,10 +546,12 @@ def test_only_other_extensions(tmp_path):
     assert stats.skipped_by_extension == {".csv": 1}
 
 
-def test_merge_with_only_empty_files_leaves_no_output(tmp_path, monkeypatch):
-    setup_project(tmp_path, {"a.txt": b"", "b.txt": b""})
+@pytest.mark.parametrize("block_bytes", [sources.BLOCK_BYTES, 1])
+def test_merge_with_only_empty_files_leaves_no_output(tmp_path, monkeypatch, block_bytes):
+    monkeypatch.setattr(sources, "BLOCK_BYTES", block_bytes)  # 1: a block per file
+    setup_project(tmp_path, {"a.txt": b"", "b.txt": b"", "c.txt": b""})
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(UserError, match="no documents"):
+    with pytest.raises(UserError, match="^no documents found in data/raw: every file was empty or skipped"):
         merge.main()
     assert not (tmp_path / "data" / "interim" / "merged").exists()
     assert list((tmp_path / "data" / "interim").iterdir()) == []  # no temporary folder left
