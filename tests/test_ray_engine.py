@@ -7,6 +7,7 @@ subprocess starts and stops its own, as `dvc repro` does.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import random
 import shutil
@@ -16,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 import yaml
@@ -26,10 +28,15 @@ from stages import clean as clean_stage  # noqa: E402
 from stages import merge as merge_stage  # noqa: E402
 from stages import pack as pack_stage  # noqa: E402
 from stages import tokenizer as tokenizer_stage  # noqa: E402
+from stages.lib.data import sources  # noqa: E402
 from stages.lib.data.cleaning import DocumentCleaner  # noqa: E402
-from stages.lib.data.documents import Document, DocumentWriter  # noqa: E402
+from stages.lib.data.documents import Document, DocumentWriter, iter_documents, part_files  # noqa: E402
+from stages.lib.data.packing import split_of  # noqa: E402
+from stages.lib.data.shards import open_tokens, shard_paths  # noqa: E402
 from stages.lib.engines.ray_session import start_ray  # noqa: E402
 from stages.lib.errors import UserError  # noqa: E402
+from stages.lib.params import PackParams  # noqa: E402
+from stages.lib.tokens.tokenizer_adapter import load_tokenizer  # noqa: E402
 
 pytestmark = pytest.mark.slow  # a Ray instance per test
 
@@ -97,6 +104,25 @@ def test_merge_writes_the_same_documents_and_metrics(tmp_path, monkeypatch, samp
                                  bad_files="skip")
     assert assert_same_files(local, on_ray, "data/interim/merged", "metrics") == 2
     assert b'"bad_records": 2' in (on_ray / "metrics/merge.json").read_bytes()
+
+
+def test_merge_in_blocks_writes_a_part_per_block_the_same_on_both_engines(tmp_path, monkeypatch, sample_text):
+    """Ray tasks write their blocks' parts themselves; the local engine's process pool writes the same files."""
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 2000)  # a block per act (2,000 characters), notes with records
+    local, on_ray = both_engines(tmp_path, monkeypatch, lambda p: raw_files(p, sample_text), merge_stage, "merge",
+                                 bad_files="skip")
+    assert assert_same_files(local, on_ray, "data/interim/merged", "metrics") > 6
+    names = [p.name for p in part_files(on_ray / "data/interim/merged")]
+    assert names[:3] == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    docs = [(d.id, d.text) for d in iter_documents(on_ray / "data/interim/merged")]
+    assert [doc_id for doc_id, _ in docs] == sorted(doc_id for doc_id, _ in docs)  # file order, block after block
+    one_block = tmp_path / "one"
+    one_block.mkdir()
+    raw_files(one_block, sample_text)
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 32 << 20)
+    run_stage(one_block, monkeypatch, merge_stage, "merge", "ray", bad_files="skip")
+    assert [(d.id, d.text) for d in iter_documents(one_block / "data/interim/merged")] == docs
+    assert (one_block / "metrics/merge.json").read_bytes() == (on_ray / "metrics/merge.json").read_bytes()
 
 
 # --------------------------------------------------------------------------- clean
@@ -175,6 +201,48 @@ def test_pack_writes_the_same_shards(tmp_path, monkeypatch, sample_text):
     local, on_ray = both_engines(tmp_path, monkeypatch, setup, pack_stage, "pack", shard_tokens=1500,
                                  val_fraction=0.3)
     assert assert_same_files(local, on_ray, "data/shards", "metrics/pack.json") > 6  # several shards per split
+    assert [p.name for p in shard_paths(on_ray / "data/shards", "train")][:2] == ["train-00000.bin",
+                                                                                 "train-00000-001.bin"]
+
+
+def test_pack_writes_the_same_shards_per_block(tmp_path, monkeypatch, sample_text):
+    """Each clean part is a block: a Ray task writes its shards; the local engine writes the same files, and
+    the shards read back in order hold every document's tokens in document order."""
+    texts = [sample_text[i:i + 700] for i in range(0, 11_000, 250)]
+    made: list[Path] = []
+
+    def setup(project: Path) -> None:
+        for block, first in enumerate(range(0, len(texts), 15)):  # blocks 0-2, the first in two parts
+            with DocumentWriter(project / pack_stage.IN_DIR, block=block, row_group_bytes=3000,
+                                part_bytes=6000) as writer:
+                for i, text in enumerate(texts[first:first + 15], first):
+                    writer.write(Document(f"doc{i}.txt", "s", text))
+        if made:
+            shutil.copytree(made[0] / pack_stage.TOKENIZER_DIR, project / pack_stage.TOKENIZER_DIR)
+        else:
+            run_stage(project, monkeypatch, tokenizer_stage, "tokenizer", None, vocab_size=400)
+        made.append(project)
+
+    local, on_ray = both_engines(tmp_path, monkeypatch, setup, pack_stage, "pack", shard_tokens=1500,
+                                 val_fraction=0.3)
+    parts = part_files(on_ray / pack_stage.IN_DIR)
+    assert [p.name for p in parts][:3] == [
+        "part-00000.parquet", "part-00000-001.parquet", "part-00001.parquet"]  # blocks of pack 0, 1, 2
+    assert assert_same_files(local, on_ray, "data/shards", "metrics/pack.json") > 12
+    meta = json.loads((on_ray / "data/shards/meta.json").read_text())
+    tok = load_tokenizer(on_ray / pack_stage.TOKENIZER_DIR)
+    for split in ("train", "val"):
+        paths = shard_paths(on_ray / "data/shards", split)
+        names = [p.name for p in paths]
+        assert meta["splits"][split]["shards"] == len(paths)
+        if split == "train":  # (some blocks hold no val document)
+            assert {f"train-{block:05d}.bin" for block in range(len(parts))} <= set(names)
+            assert "train-00000-001.bin" in names  # a block rolls over to its next shard
+        split_texts = [t for i, t in enumerate(texts) if split_of(f"doc{i}.txt", PackParams(val_fraction=0.3))
+                       == split]
+        tokens = np.concatenate([np.asarray(open_tokens(p)) for p in paths])
+        expected = [token for text in split_texts for token in tok.encode(text) + [tok.eot_id]]
+        np.testing.assert_array_equal(tokens, expected)
 
 
 # --------------------------------------------------------------------------- failures
