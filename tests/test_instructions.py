@@ -135,7 +135,8 @@ def test_split_is_packs_and_no_val_document_reaches_train(tmp_path):
     docs = make_documents(30)
     write_corpus(tmp_path / "clean", docs)
     pack = PackParams(val_fraction=0.3, seed=5)
-    pack_val = {text for batch in split_batches(tmp_path / "clean", pack) for text in batch["val"]}
+    part = tmp_path / "clean" / "part-00000.parquet"  # (the one part of a small corpus)
+    pack_val = {text for batch in split_batches(part, pack) for text in batch["val"]}
     by_id = {doc.id: doc for doc in docs}
 
     val, train = build(tmp_path / "clean", "val", pack, 14), build(tmp_path / "clean", "train", pack, 70)

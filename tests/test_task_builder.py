@@ -110,7 +110,8 @@ def test_only_the_validation_documents_pack_holds_out_are_used(tmp_path):
     docs = make_documents(30)
     write_corpus(tmp_path / "clean", docs)
     pack = PackParams(val_fraction=0.3, seed=5)
-    val_texts = {text for batch in split_batches(tmp_path / "clean", pack) for text in batch["val"]}
+    part = tmp_path / "clean" / "part-00000.parquet"  # (the one part of a small corpus)
+    val_texts = {text for batch in split_batches(part, pack) for text in batch["val"]}
     selected = list(val_documents(iter_documents(tmp_path / "clean"), pack.seed, pack.val_fraction))
     assert {doc.text for doc in selected} == val_texts and 0 < len(val_texts) < len(docs)
 
