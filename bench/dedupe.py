@@ -20,12 +20,19 @@ Jaccard 0.18-0.33). They must be kept.
 
 Distinct documents come first in a shuffled order, then the copies, and all
 go through the clean stage's own code: `DocumentCleaner.clean` (in this
-process) and `local_clean.deduplicate`. Prints recall per edit kind, the
+process) and `local_clean.Deduplicator`. Prints recall per edit kind, the
 distinct documents removed, signature throughput and index bytes per kept
 document, for two pools with different seeds.
 
+With --engine ray the pool is written as merged parts of several blocks and
+cleaned by the Ray engine itself (`ray_clean.clean`, a local Ray instance):
+its decisions are shuffles on the cluster, not the local engine's loop, and
+the bench prints whether it removed exactly the documents the local engine
+removed.
+
     python bench/dedupe.py              # both pools, defaults from params.yaml
     python bench/dedupe.py -S clean.near_dedupe.threshold=0.6   # (any clean.near_dedupe key)
+    python bench/dedupe.py --engine ray
 """
 from __future__ import annotations
 
@@ -45,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 from stages.lib.data.cleaning import DocumentCleaner  # noqa: E402
-from stages.lib.engines.local_clean import deduplicate  # noqa: E402
+from stages.lib.engines.local_clean import Deduplicator  # noqa: E402
 from stages.lib.params import CleanParams, parse_section  # noqa: E402
 
 CORPUS = ROOT / "data/raw/shakespeare-milton"
@@ -223,15 +230,36 @@ def stump(paragraphs: list[str], share: float, spare: dict[str, list[str]], pid:
 # --------------------------------------------------------------------------- running it through clean
 
 def run_clean(pool: Pool, params: CleanParams) -> tuple[dict[str, str | None], dict[str, str]]:
-    """Every document through DocumentCleaner and local_clean.deduplicate: (id -> removal reason or None,
+    """Every document through DocumentCleaner and local_clean.Deduplicator: (id -> removal reason or None,
     id -> the excerpt clean reports for a removed document)."""
-    cleaner = DocumentCleaner(params)
-    docs = [(doc_id, pool.name, text) for doc_id, text in pool.distinct]
-    docs += [(doc_id, pool.name, text) for doc_id, _, text in pool.copies]
-    results = [cleaner.clean(*doc) for doc in docs]
-    for _ in deduplicate(iter(results), params):  # marks the duplicates in place, in order
-        pass
+    cleaner, dedupe = DocumentCleaner(params), Deduplicator(params)
+    results = [dedupe.mark(cleaner.clean(*doc)) for doc in pool_documents(pool)]  # in order
     return {r.id: r.reason for r in results}, {r.id: r.text for r in results if r.reason}
+
+
+def pool_documents(pool: Pool) -> list[tuple[str, str, str]]:
+    docs = [(doc_id, pool.name, text) for doc_id, text in pool.distinct]
+    return docs + [(doc_id, pool.name, text) for doc_id, _, text in pool.copies]
+
+
+def run_ray_clean(pool: Pool, params: CleanParams, blocks: int = 4) -> set[str]:
+    """The ids the Ray engine removes, the pool written as `blocks` merged parts (the stage's own code)."""
+    import tempfile
+
+    from stages.lib.data.documents import Document, DocumentWriter, iter_documents
+    from stages.lib.engines import ray_clean
+
+    docs = pool_documents(pool)
+    with tempfile.TemporaryDirectory() as tmp:
+        merged, out, scratch = Path(tmp, "merged"), Path(tmp, "clean"), Path(tmp, "scratch")
+        per_block = -(-len(docs) // blocks)
+        for block in range(blocks):
+            with DocumentWriter(merged, block=block) as writer:
+                for doc_id, source, text in docs[block * per_block:(block + 1) * per_block]:
+                    writer.write(Document(doc_id, source, text))
+        ray_clean.clean(merged, out, scratch, params, DocumentCleaner(params))
+        kept = {doc.id for doc in iter_documents(out)}
+    return {doc_id for doc_id, _, _ in docs} - kept
 
 
 def signature_speed(pool: Pool, params: CleanParams) -> tuple[float, float]:
@@ -321,6 +349,8 @@ def main() -> None:
     parser.add_argument("-S", dest="overrides", action="append", default=[],
                         help="clean.near_dedupe.KEY=VALUE (repeatable)")
     parser.add_argument("--index-docs", type=int, default=100_000, help="random sketches for the index cost")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="ray: also clean each pool with the Ray engine and compare its removals")
     args = parser.parse_args()
     raw = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))["clean"]
     for override in args.overrides:
@@ -333,6 +363,12 @@ def main() -> None:
     for name, spec in POOLS.items():
         pool = build_pool(name, **spec)
         result = report_pool(pool, params)
+        if args.engine == "ray":
+            local = {doc_id for doc_id, reason in run_clean(pool, params)[0].items() if reason}
+            ray = run_ray_clean(pool, params)
+            same = "yes" if ray == local else f"NO ({len(ray - local)} more, {len(local - ray)} fewer)"
+            print(f"   engine ray: the same {len(ray)} documents removed as by engine local: {same}")
+            failed += [f"{name}/ray_differs"] * (ray != local)
         new, old = signature_speed(pool, params)
         print(f"   signature: {new:.1f} MB/s on one core (previous design, 128 permutations of 5-grams: {old:.1f})")
         failed += [f"{name}/{k}" for k in TARGETS if result["caught"][k] < result["total"][k] - 1]

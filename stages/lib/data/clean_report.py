@@ -5,9 +5,10 @@ measured value against the threshold, or the copy that was kept). A reason that 
 WARN_SHARE of the input bytes gets a warning line on the console, since that is usually a threshold that
 does not suit the corpus rather than junk.
 
-Both engines hand every document's result to one CleanReport, in document
-order, so the metrics (metrics/clean.json) and the markdown report
-(reports/clean/removed.md) are the same whichever engine ran.
+Each block of documents (one input part) gets its own CleanReport, merged
+into the stage's in block order (`merge`), so the metrics
+(metrics/clean.json) and the markdown report (reports/clean/removed.md) are
+the same whichever engine ran and wherever each block was cleaned.
 """
 from __future__ import annotations
 
@@ -88,6 +89,26 @@ class CleanReport:
         self.removed_bytes[reason] += nbytes
         if len(self.examples[reason]) < self.examples_per_reason:
             self.examples[reason].append((doc_id, excerpt))
+
+    def merge(self, other: "CleanReport") -> None:
+        """Add the report of a later block of documents: counts add up, each reason keeps its first examples
+        in document order, and boilerplate kinds are counted as `cut_boilerplate` counts them."""
+        self.docs_in += other.docs_in
+        self.bytes_in += other.bytes_in
+        self.docs_out += other.docs_out
+        self.bytes_out += other.bytes_out
+        self.removed_docs.update(other.removed_docs)
+        self.removed_bytes.update(other.removed_bytes)
+        self.pii.update(other.pii)
+        for reason, examples in other.examples.items():
+            room = self.examples_per_reason - len(self.examples[reason])
+            self.examples[reason] += examples[:max(room, 0)]
+        self.boilerplate_units += other.boilerplate_units
+        self.boilerplate_docs += other.boilerplate_docs
+        self.boilerplate_bytes += other.boilerplate_bytes
+        for unit, times in other.boilerplate_examples.items():
+            if unit in self.boilerplate_examples or len(self.boilerplate_examples) < MAX_BOILERPLATE_KINDS:
+                self.boilerplate_examples[unit] += times
 
     def metrics(self) -> dict:
         flat = {"documents_in": self.docs_in, "bytes_in": self.bytes_in,

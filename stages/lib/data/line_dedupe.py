@@ -12,8 +12,8 @@ Penedo et al. 2023 (RefinedWeb) and Gopher, two passes over the kept documents:
 3. `remove_boilerplate(text)`: drops those units; units shorter than
    `min_chars` are never dropped, so common short lines ("Exeunt.") survive.
 
-The Ray engine counts the units with a groupby instead and hands the result to
-`set_boilerplate`; pass 1 then records only which documents hold any.
+The Ray engine counts the units on the cluster instead and hands the result to
+`set_boilerplate`; each block's pass 2 then asks `holds` which documents to cut.
 
 Memory: 8 bytes per distinct unit per document in pass 1, held in flat uint64
 chunks (no Python object per line), plus 8 bytes per document for where its
@@ -68,9 +68,7 @@ class LineFrequency:
         self._filled = 0
         self._doc_ends = array.array("q")  # where each document's hashes end in the recorded stream
         self._recorded = 0
-        self._boilerplate: np.ndarray | None = None  # sorted uint64, set by finalize()
-        self._known: np.ndarray | None = None  # boilerplate counted elsewhere (set_boilerplate), sorted
-        self._holds = array.array("b")  # with _known: per added document, does it hold any?
+        self._boilerplate: np.ndarray | None = None  # sorted uint64, set by finalize() or set_boilerplate()
         self.boilerplate_units = 0
         self.affected: np.ndarray | None = None  # per added document: does it hold boilerplate? (finalize)
 
@@ -91,19 +89,19 @@ class LineFrequency:
         self.add_hashes(self.unit_hashes(text))
 
     def set_boilerplate(self, hashes: np.ndarray) -> None:
-        """The boilerplate units, counted elsewhere (the Ray engine's groupby over all documents).
+        """The boilerplate units, counted elsewhere (the Ray engine, over every kept document): in place of
+        add/finalize, so `holds` and `cut` work at once."""
+        self._boilerplate = np.unique(np.asarray(hashes, np.uint64))
+        self.boilerplate_units = len(self._boilerplate)
 
-        add_hashes then keeps one flag per document instead of its hashes, and finalize() takes this table.
-        """
-        self._known = np.unique(np.asarray(hashes, np.uint64))
+    def holds(self, hashes: np.ndarray) -> bool:
+        """Does a document with these `unit_hashes` hold any boilerplate?"""
+        return bool(self._is_boilerplate(np.asarray(hashes, np.uint64)).any())
 
     def add_hashes(self, hashes: np.ndarray) -> None:
         """Pass 1, given `unit_hashes(text)` computed elsewhere."""
         if self._boilerplate is not None:
             raise RuntimeError("add() after finalize()")
-        if self._known is not None:
-            self._holds.append(bool(_member(self._known, hashes).any()))
-            return
         self._recorded += len(hashes)
         self._doc_ends.append(self._recorded)
         while len(hashes):
@@ -117,11 +115,6 @@ class LineFrequency:
 
     def finalize(self, min_docs: int) -> None:
         """Units recorded by at least `min_docs` documents become boilerplate; the counts are freed."""
-        if self._known is not None:  # counted elsewhere: min_docs was applied there
-            self._boilerplate, self._known = self._known, None
-            self.boilerplate_units = len(self._boilerplate)
-            self.affected = np.frombuffer(self._holds, np.int8).astype(bool)
-            return
         recorded = np.concatenate(self._chunks + [self._current[:self._filled]])
         self._chunks, self._current, self._filled = [], np.empty(0, np.uint64), 0
         hashes, docs = np.unique(recorded, return_counts=True)

@@ -263,8 +263,9 @@ class NearDuplicateIndex:
         return self._signatures.nbytes + self._sizes.nbytes + self._table.nbytes()
 
     def band_keys(self, signature: np.ndarray) -> np.ndarray:
-        """The LSH band keys of a signature (uint32, one per band): pure, so the Ray engine groups by them."""
-        bands = signature[:self.bands * self.rows].view(np.uint32).astype(np.uint64)
+        """The LSH band keys of a signature [num_perm] or of signatures [n, num_perm] (uint32 [bands] or
+        [n, bands]): pure, so the Ray engine groups documents by them."""
+        bands = np.ascontiguousarray(signature[..., :self.bands * self.rows]).view(np.uint32).astype(np.uint64)
         with np.errstate(over="ignore"):
             keys = (_mix64(bands + self._band_salt) >> np.uint64(32)).astype(np.uint32)
         return keys

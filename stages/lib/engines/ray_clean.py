@@ -1,230 +1,360 @@
-"""clean on Ray Data: the local engine's per-document work in map_batches, its decisions by groupby.
+"""clean on Ray Data: every block (input part) is cleaned and written by a Ray task; duplicates are decided
+by shuffles on the cluster. The driver sees block lists, counters and reports, never documents.
 
 The local engine (local_clean.py) decides duplicates in one process, in
-document order. Here no step gathers the documents on one node; every
-document keeps its global `index` (its position in data/interim/merged), so
-"first in document order" means what it means there, and the decisions come
-out the same:
+document order. Here each document keeps its global `index` (its position in
+data/interim/merged), so "first in document order" means what it means there,
+and the decisions come out the same:
 
-1. clean: `DocumentCleaner.clean_batch`, the local engine's function, over one
-   row group per task; the results (text, reason, hashes, sketch) stay in
-   Ray's object store (spilled to local disk when larger than memory).
-2. exact duplicates: among documents that passed the filters, groupby content
-   hash (count, smallest index). Every document of a hash held twice or more
-   but the first is a duplicate; only those hashes reach the driver.
-3. near duplicates: band keys of the remaining sketches, groupby key (count).
-   A document none of whose keys is shared is kept and matches nobody, as in
-   the local engine; the others, a sparse set, come to the driver as sketches
-   (512 B each, no text) in document order and go through the local engine's
-   NearDuplicateIndex. Its rule (a document is dropped when the first kept
-   document under one of its keys is similar enough) only ever looks at
-   documents that share a key, so it makes the same decisions.
-4. boilerplate: distinct long units of the kept documents, groupby hash
-   (count >= min_docs); the table goes to the caller's LineFrequency.
-5. every result streams to the driver in document order with its reason, and
-   the stage writes them as it writes the local engine's, so the bytes are the same.
+1. pass 1, a task per block: `DocumentCleaner.clean_batch`, the local
+   engine's function; the filter removals go to the block's report, the
+   documents that passed to scratch/passed/part-<block>.parquet (text,
+   content hash, sketch, long-line hashes).
+2. exact duplicates: a shuffle by content hash; in each hash's group all but
+   the smallest index are duplicates of it.
+3. near duplicates, over the first copy of each text: a shuffle by LSH band
+   key finds the keys two or more documents hold; documents connected by
+   shared keys form components (`component_labels`); a shuffle by component
+   hands each whole component to one task, which runs the local engine's
+   NearDuplicateIndex over it in document order. The local rule (a document is
+   dropped when the first kept document under one of its keys is similar
+   enough) only ever compares documents that share a key, so within a
+   component it makes the decisions it makes over the whole corpus.
+4. the decisions are written per block (scratch/decisions/part-<block>.parquet)
+   by a shuffle by block.
+5. boilerplate: the long-line hashes of the kept documents, a shuffle by hash,
+   the ones held by at least min_docs documents written to scratch/boilerplate/.
+6. pass 2, a task per block: the block's kept documents, boilerplate cut,
+   written to out_dir/part-<block>.parquet by `clean_output`, as the local
+   engine writes them; its report goes back to the driver.
+
+A task's memory is bounded by its block and its shuffle partition, not by the
+corpus; a component of near duplicates is resolved in one task (512 bytes a
+document).
 """
 from __future__ import annotations
 
-import json
+import functools
+import pickle
+import shutil
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import ray.data
-from ray.data.aggregate import Count, Min
+from tqdm import tqdm
 
+from stages.lib.data.clean_output import count, strip_boilerplate
+from stages.lib.data.clean_report import CleanReport
 from stages.lib.data.cleaning import DocResult, DocumentCleaner
+from stages.lib.data.documents import Document, DocumentWriter, iter_tables, part_files
 from stages.lib.data.line_dedupe import LineFrequency
 from stages.lib.data.near_dedupe import NearDuplicateIndex, Sketch
-from stages.lib.engines.ray_session import map_tables, map_tasks, ray_session, read_row_group, row_group_tasks, stream
+from stages.lib.engines.ray_session import map_tables, map_tasks, ray_session, stream
+from stages.lib.engines.ray_shuffle import by_key, component_labels, group_min, partitions_for
 from stages.lib.params import CleanParams, NearDedupeParams
 
-RESULTS = pa.schema([("index", pa.int64()), ("id", pa.string()), ("source", pa.string()),
-                     ("text", pa.large_string()), ("bytes_in", pa.int64()), ("reason", pa.string()),
-                     ("pii", pa.string()), ("content_hash", pa.uint64()), ("signature", pa.binary()),
-                     ("shingles", pa.int64()), ("unit_hashes", pa.list_(pa.uint64()))])
-MAX_PARTITIONS = 64  # groupby partitions: one per input row group, up to this
+PASSED = pa.schema([("index", pa.int64()), ("id", pa.string()), ("source", pa.string()),
+                    ("text", pa.large_string()), ("bytes_in", pa.int64()), ("content_hash", pa.uint64()),
+                    ("signature", pa.binary()), ("shingles", pa.int64()), ("unit_hashes", pa.list_(pa.uint64()))])
+DECISIONS = pa.schema([("index", pa.int64()), ("reason", pa.string()), ("other", pa.string()),
+                       ("jaccard", pa.float64()), ("containment", pa.float64())])
+SKETCHES = pa.schema([("index", pa.int64()), ("label", pa.int64()), ("id", pa.string()),
+                      ("signature", pa.binary()), ("shingles", pa.int64())])
 
 
-# --------------------------------------------------------------------------- 1. per-document work
-
-def _clean(cleaner: DocumentCleaner, task: dict) -> Iterator[pa.Table]:
-    docs = read_row_group(task).to_pydict()
-    results = cleaner.clean_batch(list(zip(docs["id"], docs["source"], docs["text"])))
-    yield pa.table({
-        "index": docs["index"],
-        "id": [r.id for r in results], "source": [r.source for r in results], "text": [r.text for r in results],
-        "bytes_in": [r.bytes_in for r in results], "reason": [r.reason for r in results],
-        "pii": [json.dumps(r.pii) for r in results],  # a dict, in the order the scrubber counted
-        "content_hash": [r.content_hash for r in results],
-        "signature": [None if r.signature is None else r.signature.signature.tobytes() for r in results],
-        "shingles": [0 if r.signature is None else r.signature.shingles for r in results],
-        "unit_hashes": [None if r.unit_hashes is None else r.unit_hashes.tolist() for r in results],
-    }, schema=RESULTS)
+def block_tasks(in_dir: Path, scratch: Path) -> list[dict]:
+    """One task per input part, with the global index of its first document (from the files' footers)."""
+    tasks, first = [], 0
+    for block, path in enumerate(part_files(in_dir)):
+        tasks.append({"block": block, "path": str(path.absolute()), "first": first,
+                      "passed": str(scratch.absolute() / "passed" / f"part-{block:05d}.parquet"),
+                      "decisions": str(scratch.absolute() / "decisions" / f"part-{block:05d}.parquet"),
+                      "kept": str(scratch.absolute() / "kept" / f"{block:05d}")})
+        first += pq.ParquetFile(path).metadata.num_rows
+    return tasks
 
 
-def _lists(column: pa.Array) -> list[np.ndarray]:
-    """A list<uint64> column as one numpy array per row, without a Python int per element."""
-    values = column.values.to_numpy(zero_copy_only=False)
-    offsets = column.offsets.to_numpy()
-    return [values[offsets[i]:offsets[i + 1]] for i in range(len(column))]
+def _reports(rows: Iterator[pa.Table], report: CleanReport, desc: str, blocks: int) -> dict[str, int]:
+    """Merge the blocks' reports in block order (each task yields one row); the other columns summed."""
+    totals: dict[str, int] = {}
+    with tqdm(total=blocks, desc=desc, unit="block") as progress:
+        for table in rows:
+            for row in table.to_pylist():
+                report.merge(pickle.loads(row.pop("report")))
+                for name, value in row.items():
+                    totals[name] = totals.get(name, 0) + value
+                progress.update(1)
+    return totals
+
+
+# --------------------------------------------------------------------------- 1. pass 1, a task per block
+
+def _pass1(cleaner: DocumentCleaner, params: CleanParams, task: dict) -> Iterator[pa.Table]:
+    report = CleanReport(params.report_examples)
+    parquet, index = pq.ParquetFile(task["path"]), task["first"]
+    Path(task["passed"]).parent.mkdir(parents=True, exist_ok=True)
+    passed, units = 0, 0
+    with pq.ParquetWriter(task["passed"], PASSED, compression="none") as writer:
+        for row_group in range(parquet.num_row_groups):
+            docs = parquet.read_row_group(row_group).to_pydict()
+            results = cleaner.clean_batch(list(zip(docs["id"], docs["source"], docs["text"])))
+            rows = [(index + i, r) for i, r in enumerate(results) if count(r, report)]
+            index += len(results)
+            writer.write_table(_passed_table(rows))
+            passed += len(rows)
+            units += sum(0 if r.unit_hashes is None else len(r.unit_hashes) for _, r in rows)
+    yield pa.table({"report": [pickle.dumps(report)], "passed": [passed], "units": [units]})
+
+
+def _passed_table(rows: list[tuple[int, DocResult]]) -> pa.Table:
+    return pa.table({
+        "index": [i for i, _ in rows], "id": [r.id for _, r in rows], "source": [r.source for _, r in rows],
+        "text": [r.text for _, r in rows], "bytes_in": [r.bytes_in for _, r in rows],
+        "content_hash": [r.content_hash for _, r in rows],
+        "signature": [None if r.signature is None else r.signature.signature.tobytes() for _, r in rows],
+        "shingles": [0 if r.signature is None else r.signature.shingles for _, r in rows],
+        "unit_hashes": [None if r.unit_hashes is None else r.unit_hashes.tolist() for _, r in rows],
+    }, schema=PASSED)
 
 
 # --------------------------------------------------------------------------- 2. exact duplicates
 
-class Decisions:
-    """What the groupbys decided, small enough for the driver and every task: duplicated content
-    hashes with the index of their first document, and the near duplicates."""
-
-    def __init__(self, exact: pa.Table | None = None):
-        exact = exact if exact is not None else pa.table({"hash": pa.array([], pa.uint64()), "first": []})
-        order = np.argsort(exact["hash"].to_numpy())
-        self.hashes = exact["hash"].to_numpy()[order]
-        self.first = np.asarray(exact["first"].to_numpy(), np.int64)[order]
-        self.near: dict[int, tuple[str, float, float]] = {}  # index -> (similar id, Jaccard, containment)
-        self.near_indices = np.zeros(0, np.int64)  # sorted, for the tasks
-
-    def exact_duplicate(self, batch: pa.Table) -> np.ndarray:
-        """Mask: documents that passed the filters whose text an earlier one has."""
-        hashes, index = batch["content_hash"].to_numpy(), batch["index"].to_numpy()
-        if len(self.hashes) == 0:
-            return np.zeros(len(index), bool)
-        at = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
-        return passed(batch) & (self.hashes[at] == hashes) & (self.first[at] != index)
-
-    def first_index(self, batch: pa.Table) -> np.ndarray:
-        """Per document, the index of the first document with its text when that text is held twice or more;
-        -1 otherwise."""
-        if len(self.hashes) == 0:
-            return np.full(batch.num_rows, -1, np.int64)
-        hashes = batch["content_hash"].to_numpy()
-        at = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
-        return np.where(passed(batch) & (self.hashes[at] == hashes), self.first[at], -1)
-
-    def kept(self, batch: pa.Table) -> np.ndarray:
-        """Mask: documents that survive the filters and both dedupe steps."""
-        return (passed(batch) & ~self.exact_duplicate(batch)
-                & ~np.isin(batch["index"].to_numpy(), self.near_indices))
+def _exact(table: pa.Table) -> pa.Table:
+    """Per document: `other` = the id of the first document with its content hash, null for that first one."""
+    order = np.lexsort((table["index"].to_numpy(), table["content_hash"].to_numpy()))
+    table = table.take(pa.array(order, pa.int64()))
+    hashes = table["content_hash"].to_numpy()
+    first = np.r_[True, hashes[1:] != hashes[:-1]] if len(hashes) else np.zeros(0, bool)
+    group_first = np.maximum.accumulate(np.where(first, np.arange(len(hashes)), 0))
+    ids = table["id"].to_numpy(zero_copy_only=False)
+    other = np.where(first, None, ids[group_first])
+    return table.select(["index", "id", "signature", "shingles"]).append_column("other", pa.array(other, pa.string()))
 
 
-def passed(batch: pa.Table) -> np.ndarray:
-    """Mask: documents no filter removed."""
-    return pc.is_null(batch["reason"]).to_numpy(zero_copy_only=False)
+def _exact_decisions(table: pa.Table) -> pa.Table:
+    dups = table.filter(pc.is_valid(table["other"]))
+    n = dups.num_rows
+    return pa.table({"index": dups["index"], "reason": pa.array(["exact_duplicate"] * n, pa.string()),
+                     "other": dups["other"], "jaccard": pa.nulls(n, pa.float64()),
+                     "containment": pa.nulls(n, pa.float64())}, schema=DECISIONS)
 
 
-def exact_duplicates(results: ray.data.Dataset, partitions: int) -> Decisions:
-    """groupby content hash over the documents that passed the filters; hashes held twice or more."""
-    hashes = map_tables(results, lambda b: b.filter(passed(b)).select(["content_hash", "index"]))
-    groups = hashes.groupby("content_hash", num_partitions=partitions).aggregate(
-        Count(alias_name="docs"), Min("index", alias_name="first"))
-    repeated = map_tables(groups, lambda g: g.filter(pc.greater_equal(g["docs"], 2)))
-    tables = list(stream(repeated))
-    if not tables or sum(t.num_rows for t in tables) == 0:
-        return Decisions()
-    table = pa.concat_tables(tables)
-    return Decisions(pa.table({"hash": table["content_hash"], "first": table["first"]}))
+def _near_candidates(table: pa.Table) -> pa.Table:
+    """The documents near dedupe looks at: first copies (no `other`) with a sketch, as SKETCHES rows."""
+    if "other" in table.column_names:
+        table = table.filter(pc.is_null(table["other"]))
+    table = table.filter(pc.is_valid(table["signature"]))
+    return pa.table({"index": table["index"], "label": pa.nulls(table.num_rows, pa.int64()), "id": table["id"],
+                     "signature": table["signature"], "shingles": table["shingles"]}, schema=SKETCHES)
 
 
 # --------------------------------------------------------------------------- 3. near duplicates
 
-def _band_keys(index: NearDuplicateIndex, decisions: Decisions, batch: pa.Table) -> tuple[np.ndarray, list]:
-    """Rows of the batch that take part in near dedupe, and each one's band keys."""
-    eligible = np.flatnonzero(passed(batch) & ~decisions.exact_duplicate(batch)
-                              & ~pc.is_null(batch["signature"]).to_numpy(zero_copy_only=False))
-    signatures = batch["signature"].to_pylist()
-    return eligible, [index.band_keys(np.frombuffer(signatures[i], np.uint16)) for i in eligible]
+def _signatures(table: pa.Table, num_perm: int) -> np.ndarray:
+    """The signature column as uint16 [rows, num_perm]."""
+    return np.frombuffer(b"".join(table["signature"].to_pylist()), np.uint16).reshape(table.num_rows, num_perm)
 
 
-def _key_rows(near: NearDedupeParams, decisions: Decisions, batch: pa.Table) -> pa.Table:
-    rows, keys = _band_keys(NearDuplicateIndex.from_params(near), decisions, batch)
-    index = batch["index"].to_numpy()[rows]
-    return pa.table({"key": np.concatenate(keys) if keys else np.zeros(0, np.uint32),
-                     "index": np.repeat(index, [len(k) for k in keys]).astype(np.int64)})
+def _band_rows(near: NearDedupeParams, table: pa.Table) -> pa.Table:
+    """(key, index): one row per LSH band key of each candidate."""
+    keys = NearDuplicateIndex.from_params(near).band_keys(_signatures(table, near.num_perm))  # [rows, bands]
+    index = np.repeat(table["index"].to_numpy(), keys.shape[1] if keys.ndim == 2 else 0)
+    return pa.table({"key": keys.ravel(), "index": index})
 
 
-def _sharing(near: NearDedupeParams, decisions: Decisions, shared: np.ndarray, batch: pa.Table) -> pa.Table:
-    """The sketches of the documents that hold a shared band key (the only ones near dedupe can drop)."""
-    rows, keys = _band_keys(NearDuplicateIndex.from_params(near), decisions, batch)
-    rows = rows[[bool(np.isin(k, shared).any()) for k in keys]] if len(rows) else rows
-    return batch.take(pa.array(rows, pa.int64())).select(["index", "id", "signature", "shingles"])
+def _shared(table: pa.Table) -> pa.Table:
+    """The rows of keys that two or more documents hold, labelled with the smallest index under the key."""
+    keys, index = table["key"].to_numpy(), table["index"].to_numpy()
+    order = np.lexsort((index, keys))
+    keys, index = keys[order], index[order]
+    fresh = np.r_[True, (keys[1:] != keys[:-1]) | (index[1:] != index[:-1])] if len(keys) else np.zeros(0, bool)
+    keys, index = keys[fresh], index[fresh]  # (a key twice in one document is one row)
+    _, inverse, holders = np.unique(keys, return_inverse=True, return_counts=True)
+    shared = holders[inverse] >= 2
+    keys, index = keys[shared], index[shared]
+    return pa.table({"key": keys, "index": index, "label": group_min(keys, index)})
 
 
-def near_duplicates(results: ray.data.Dataset, near: NearDedupeParams, decisions: Decisions,
-                    partitions: int) -> None:
-    """groupby band key; the documents sharing one are resolved on the driver in document order."""
-    pairs = map_tables(results, lambda b: _key_rows(near, decisions, b))
-    counts = pairs.groupby("key", num_partitions=partitions).aggregate(Count(alias_name="docs"))
-    shared = [t.filter(pc.greater_equal(t["docs"], 2))["key"].to_numpy() for t in stream(counts)]
-    shared = np.unique(np.concatenate(shared)) if shared else np.zeros(0, np.uint32)
-    if len(shared) == 0:
-        return
+def _attach_labels(table: pa.Table) -> pa.Table:
+    """Candidates (SKETCHES rows with no label) that are in a component, with its label; the others go."""
+    labelled = pc.is_valid(table["label"]).to_numpy(zero_copy_only=False)
+    index = table["index"].to_numpy()
+    label = group_min(index[labelled], table["label"].to_numpy(zero_copy_only=False)[labelled].astype(np.int64))
+    docs, first = np.unique(index[labelled], return_index=True)
+    candidates = table.filter(pa.array(~labelled))
+    at = np.minimum(np.searchsorted(docs, candidates["index"].to_numpy()), max(len(docs) - 1, 0))
+    inside = (docs[at] == candidates["index"].to_numpy()) if len(docs) else np.zeros(candidates.num_rows, bool)
+    candidates = candidates.filter(pa.array(inside))
+    return candidates.set_column(1, "label", pa.array(label[first][at[inside]], pa.int64()))
+
+
+def _resolve(near: NearDedupeParams, table: pa.Table) -> pa.Table:
+    """Whole components, in document order, through the local engine's NearDuplicateIndex."""
+    table = table.take(pa.array(np.argsort(table["index"].to_numpy(), kind="stable"), pa.int64()))
     index = NearDuplicateIndex.from_params(near)
-    sketches = map_tables(results, lambda b: _sharing(near, decisions, shared, b))
-    for table in stream(sketches):
-        cols = table.to_pydict()
-        for doc, doc_id, signature, shingles in zip(cols["index"], cols["id"], cols["signature"], cols["shingles"]):
-            match = index.add_or_match(doc_id, Sketch(np.frombuffer(signature, np.uint16), shingles))
-            if match is not None:
-                decisions.near[doc] = match
-    decisions.near_indices = np.array(sorted(decisions.near), np.int64)
+    signatures = _signatures(table, near.num_perm)
+    rows = []
+    for i, (doc, doc_id, shingles) in enumerate(zip(table["index"].to_pylist(), table["id"].to_pylist(),
+                                                    table["shingles"].to_pylist())):
+        match = index.add_or_match(doc_id, Sketch(signatures[i], shingles))
+        if match is not None:
+            rows.append((doc, "near_duplicate", *match))
+    return pa.table({name: [row[k] for row in rows] for k, name in enumerate(DECISIONS.names)}, schema=DECISIONS)
 
 
-# --------------------------------------------------------------------------- 4. boilerplate
-
-def _kept_units(decisions: Decisions, batch: pa.Table) -> pa.Table:
-    kept = batch.filter(decisions.kept(batch))
-    return pa.table({"unit": kept["unit_hashes"].combine_chunks().flatten()
-                     if kept.num_rows else pa.array([], pa.uint64())})
-
-
-def boilerplate(results: ray.data.Dataset, decisions: Decisions, min_docs: int, partitions: int) -> np.ndarray:
-    """groupby unit hash over the kept documents: the units found in at least min_docs of them."""
-    units = map_tables(results, lambda b: _kept_units(decisions, b))
-    counts = units.groupby("unit", num_partitions=partitions).aggregate(Count(alias_name="docs"))
-    found = [t.filter(pc.greater_equal(t["docs"], min_docs))["unit"].to_numpy() for t in stream(counts)]
-    return np.concatenate(found) if found else np.zeros(0, np.uint64)
-
-
-# --------------------------------------------------------------------------- 5. results in order
-
-def _doc_results(table: pa.Table, params: CleanParams, decisions: Decisions,
-                 kept_ids: dict[int, str]) -> Iterator[DocResult]:
-    """The table's results in order; kept_ids (index -> id of a kept copy) names the copy an exact duplicate
-    repeats: the first copy comes earlier in document order, so it is recorded before its duplicates."""
-    exact = decisions.exact_duplicate(table) if params.exact_dedupe else np.zeros(table.num_rows, bool)
-    first = decisions.first_index(table)
-    units = _lists(table["unit_hashes"].combine_chunks())
-    cols = table.select(["index", "id", "source", "bytes_in", "text", "reason", "pii"]).to_pydict()
-    for i, doc in enumerate(cols["index"]):
-        result = DocResult(cols["id"][i], cols["source"][i], cols["bytes_in"][i], cols["text"][i],
-                           cols["reason"][i], json.loads(cols["pii"][i]), unit_hashes=units[i])
-        if first[i] == doc:
-            kept_ids[doc] = result.id
-        if exact[i]:
-            result.mark_exact_duplicate(kept_ids[int(first[i])])
-        elif doc in decisions.near:
-            result.mark_near_duplicate(*decisions.near[doc])
-        yield result
+def near_duplicates(candidates: ray.data.Dataset, near: NearDedupeParams,
+                    partitions: int) -> ray.data.Dataset | None:
+    """Decisions: the candidates that are near duplicates of an earlier kept one (None: no key is shared)."""
+    keys = map_tables(candidates, functools.partial(_band_rows, near))
+    members = by_key(keys, "key", partitions, _shared).materialize()
+    if members.count() == 0:
+        return None
+    labels = component_labels(members, partitions)
+    as_sketches = map_tables(labels, lambda t: pa.table({
+        "index": t["index"], "label": t["label"], "id": pa.nulls(t.num_rows, pa.string()),
+        "signature": pa.nulls(t.num_rows, pa.binary()), "shingles": pa.nulls(t.num_rows, pa.int64())},
+        schema=SKETCHES))
+    components = by_key(as_sketches.union(candidates), "index", partitions, _attach_labels)
+    return by_key(components, "label", partitions, functools.partial(_resolve, near))
 
 
-def cleaned(in_dir: Path, params: CleanParams, cleaner: DocumentCleaner,
-            line_counts: LineFrequency | None) -> Iterator[DocResult]:
-    """Every document's DocResult in document order, duplicates marked as the local engine marks them.
+# --------------------------------------------------------------------------- 4. decisions per block
 
-    Before the first result, line_counts (if any) is given the boilerplate units the groupby found.
-    """
-    tasks = row_group_tasks(in_dir)
-    partitions = max(1, min(len(tasks), MAX_PARTITIONS))
+def _write_decisions(starts: np.ndarray, folder: str, table: pa.Table) -> pa.Table:
+    """One block's decisions (a group of the shuffle by block) to its file, in document order."""
+    block = int(table["block"][0].as_py())
+    table = table.drop_columns(["block"])
+    table = table.take(pa.array(np.argsort(table["index"].to_numpy(), kind="stable"), pa.int64()))
+    pq.write_table(table.cast(DECISIONS), f"{folder}/part-{block:05d}.parquet")
+    return pa.table({"block": [block]})
+
+
+def write_decisions(decisions: ray.data.Dataset, tasks: list[dict], scratch: Path, partitions: int) -> None:
+    starts = np.array([task["first"] for task in tasks], np.int64)
+    folder = scratch.absolute() / "decisions"
+    folder.mkdir(parents=True, exist_ok=True)
+    tagged = map_tables(decisions, lambda t: t.append_column(
+        "block", pa.array(np.searchsorted(starts, t["index"].to_numpy(), side="right") - 1, pa.int64())))
+    written = tagged.groupby("block", num_partitions=partitions).map_groups(
+        functools.partial(_write_decisions, starts, str(folder)), batch_format="pyarrow")
+    for _ in stream(written):
+        pass
+
+
+def decide(tasks: list[dict], params: CleanParams, passed: int, scratch: Path) -> None:
+    """Exact and near duplicates, written per block."""
+    if passed == 0 or not (params.exact_dedupe or params.near_dedupe.enabled):
+        return
+    partitions = partitions_for(passed)
+    docs = ray.data.read_parquet([t["passed"] for t in tasks]).select_columns(
+        ["index", "id", "content_hash", "signature", "shingles"])  # (read as such: the text stays on disk)
+    parts = []
+    if params.exact_dedupe:
+        docs = by_key(docs, "content_hash", partitions, _exact).materialize()
+        parts.append(map_tables(docs, _exact_decisions))
+    if params.near_dedupe.enabled:
+        candidates = map_tables(docs, _near_candidates).materialize()
+        parts.append(near_duplicates(candidates, params.near_dedupe, partitions))
+    parts = [part.materialize() for part in parts if part is not None]
+    parts = [part for part in parts if part.count()]
+    if parts:
+        write_decisions(parts[0] if len(parts) == 1 else parts[0].union(*parts[1:]), tasks, scratch, partitions)
+
+
+# --------------------------------------------------------------------------- 5. boilerplate
+
+def _read_decisions(task: dict) -> dict[int, tuple]:
+    """index -> (reason, other, jaccard, containment) for the block's duplicates."""
+    if not Path(task["decisions"]).exists():
+        return {}
+    table = pq.read_table(task["decisions"])
+    return {row.pop("index"): tuple(row.values()) for row in table.to_pylist()}
+
+
+def _kept_units(task: dict) -> Iterator[pa.Table]:
+    removed = np.array(sorted(_read_decisions(task)), np.int64)
+    table = pq.read_table(task["passed"], columns=["index", "unit_hashes"])
+    kept = table.filter(pa.array(~np.isin(table["index"].to_numpy(), removed)))
+    yield pa.table({"unit": kept["unit_hashes"].combine_chunks().flatten() if kept.num_rows
+                    else pa.array([], pa.uint64())})
+
+
+def _frequent(min_docs: int, table: pa.Table) -> pa.Table:
+    units, docs = np.unique(table["unit"].to_numpy(), return_counts=True)  # a unit is distinct per document
+    return pa.table({"unit": units[docs >= min_docs]})
+
+
+def count_boilerplate(tasks: list[dict], params: CleanParams, units: int, scratch: Path) -> None:
+    """The long units held by at least line_dedupe.min_docs kept documents, to scratch/boilerplate/."""
+    found = by_key(map_tasks(tasks, _kept_units), "unit", partitions_for(units),
+                   functools.partial(_frequent, params.line_dedupe.min_docs))
+    found.write_parquet(str(scratch.absolute() / "boilerplate"))
+
+
+@functools.lru_cache(maxsize=1)
+def _boilerplate(folder: str, unit: str, min_chars: int) -> LineFrequency:
+    """The boilerplate table, loaded once per worker process."""
+    files = sorted(Path(folder).glob("*.parquet")) if Path(folder).is_dir() else []
+    hashes = [pq.read_table(f)["unit"].to_numpy() for f in files]
+    line_counts = LineFrequency(unit, min_chars)
+    line_counts.set_boilerplate(np.concatenate(hashes) if hashes else np.zeros(0, np.uint64))
+    return line_counts
+
+
+# --------------------------------------------------------------------------- 6. pass 2, a task per block
+
+def _finish(params: CleanParams, scratch: str, out_dir: str, task: dict) -> Iterator[pa.Table]:
+    report, decisions = CleanReport(params.report_examples), _read_decisions(task)
+    lines = params.line_dedupe
+    line_counts = _boilerplate(f"{scratch}/boilerplate", lines.unit, lines.min_chars) if lines.enabled else None
+    kept_dir = task["kept"] if line_counts is not None else out_dir
+    holds = []
+    with DocumentWriter(kept_dir, block=task["block"], compression="none" if line_counts else "zstd") as kept:
+        parquet = pq.ParquetFile(task["passed"])
+        for row_group in range(parquet.num_row_groups):
+            for row in parquet.read_row_group(row_group).to_pylist():
+                if row["index"] in decisions:
+                    _remove(row, decisions[row["index"]], report)
+                    continue
+                kept.write(Document(row["id"], row["source"], row["text"]))
+                if line_counts is not None:
+                    holds.append(line_counts.holds(np.array(row["unit_hashes"] or [], np.uint64)))
+    out = kept
+    if line_counts is not None:
+        with DocumentWriter(out_dir, block=task["block"]) as out:
+            strip_boilerplate(iter_tables(kept_dir), np.array(holds, bool), out, line_counts, params.min_chars,
+                              report)
+        shutil.rmtree(kept_dir, ignore_errors=True)
+    yield pa.table({"report": [pickle.dumps(report)], "docs_out": [out.documents], "bytes_out": [out.bytes]})
+
+
+def _remove(row: dict, decision: tuple, report: CleanReport) -> None:
+    """Count a duplicate as the local engine counts it (same reason, same excerpt)."""
+    result = DocResult(row["id"], row["source"], row["bytes_in"], row["text"])
+    reason, other, jaccard, containment = decision
+    if reason == "exact_duplicate":
+        result.mark_exact_duplicate(other)
+    else:
+        result.mark_near_duplicate(other, jaccard, containment)
+    report.remove(result.reason, result.id, result.bytes_in, result.text)
+
+
+def clean(in_dir: Path, out_dir: Path, scratch: Path, params: CleanParams,
+          cleaner: DocumentCleaner) -> CleanReport:
+    """Clean every block of in_dir into out_dir/part-<block>.parquet on Ray; the report of the whole stage."""
+    tasks = block_tasks(in_dir, scratch)
+    report = CleanReport(params.report_examples)
     with ray_session("clean", params.workers):
-        results = map_tasks(tasks, lambda task: _clean(cleaner, task)).materialize()
-        decisions = exact_duplicates(results, partitions) if params.exact_dedupe else Decisions()
-        if params.near_dedupe.enabled:
-            near_duplicates(results, params.near_dedupe, decisions, partitions)
-        if line_counts is not None:
-            line_counts.set_boilerplate(boilerplate(results, decisions, params.line_dedupe.min_docs, partitions))
-        kept_ids: dict[int, str] = {}
-        for table in stream(results):
-            yield from _doc_results(table, params, decisions, kept_ids)
+        totals = _reports(stream(map_tasks(tasks, functools.partial(_pass1, cleaner, params))), report,
+                          "clean", len(tasks))
+        decide(tasks, params, totals.get("passed", 0), scratch)
+        if params.line_dedupe.enabled and totals.get("units", 0):
+            count_boilerplate(tasks, params, totals["units"], scratch)
+        finish = functools.partial(_finish, params, str(scratch.absolute()), str(out_dir.absolute()))
+        totals = _reports(stream(map_tasks(tasks, finish)), report, "write", len(tasks))
+    report.docs_out, report.bytes_out = totals.get("docs_out", 0), totals.get("bytes_out", 0)
+    return report

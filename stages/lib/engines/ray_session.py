@@ -50,7 +50,9 @@ def start_ray(workers: int = 0) -> None:
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address=os.environ["RAY_ADDRESS"], **options)  # the cluster's CPUs: workers is for this machine
     else:
-        ray.init(num_cpus=resolve_workers(workers), **options)
+        # address="local": a new instance even when a `ray start` cluster runs on this machine (ray.init()
+        # alone would join that one, and refuse num_cpus).
+        ray.init(address="local", num_cpus=resolve_workers(workers), **options)
 
 
 @contextlib.contextmanager
@@ -65,6 +67,9 @@ def ray_session(stage: str, workers: int = 0) -> Iterator[None]:
     try:
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # blocks come back in input order: "document order"
+        # Shuffles (groupby) as tasks that sort and merge: no aggregator actors to start, which cost seconds per
+        # shuffle on a small machine, and memory spread over the tasks.
+        context.shuffle_strategy = ray.data.context.ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
         context.enable_progress_bars = False
         context.print_on_execution_start = False
         # Ray Data logs every failure at length on stderr; the stage reports it once, below.
