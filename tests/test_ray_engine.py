@@ -126,14 +126,14 @@ def test_merge_in_blocks_writes_a_part_per_block_the_same_on_both_engines(tmp_pa
 
 
 def test_merge_of_only_empty_files_is_one_line_on_ray(tmp_path, monkeypatch):
-    monkeypatch.setattr(sources, "BLOCK_BYTES", 1)  # (empty files add no bytes: one block; one more for the blob)
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 1)  # blocks: the blob, then the empty files (they add no bytes)
     raw = tmp_path / "data/raw"
     raw.mkdir(parents=True)
     for name in ("a.txt", "b.txt", "c.txt"):
         (raw / name).write_text("")
-    (raw / "d.txt").write_bytes(b"\x00binary")
+    (raw / "0-blob.txt").write_bytes(b"\x00binary")
     with pytest.raises(UserError, match=r"^no documents found in data/raw: every file was empty or skipped "
-                                        r"\(skipped: \{'d.txt': 'looks binary"):
+                                        r"\(skipped: \{'0-blob.txt': 'looks binary"):
         run_stage(tmp_path, monkeypatch, merge_stage, "merge", "ray", bad_files="skip")
     assert list((tmp_path / "data/interim").iterdir()) == []  # no output, no temporary folder
 
