@@ -170,10 +170,12 @@ def merged_documents(sample_text: str) -> list[Document]:
     return docs
 
 
-def write_merged(project: Path, docs: list[Document]) -> None:
-    with DocumentWriter(project / clean_stage.IN_DIR, row_group_bytes=2000) as writer:  # ~4 documents a group
-        for doc in docs:
-            writer.write(doc)
+def write_merged(project: Path, docs: list[Document], blocks: int = 1) -> None:
+    per_block = -(-len(docs) // blocks)
+    for block in range(blocks):
+        with DocumentWriter(project / clean_stage.IN_DIR, block=block, row_group_bytes=2000) as writer:  # ~4 a group
+            for doc in docs[block * per_block:(block + 1) * per_block]:
+                writer.write(doc)
 
 
 CLEAN = {"min_chars": 20, "quality": {"filters": ["alpha_words"]}, "line_dedupe": {"min_docs": 3}}
@@ -189,6 +191,26 @@ def test_clean_makes_the_same_decisions_and_bytes(tmp_path, monkeypatch, sample_
     assert metrics["removed_documents_near_duplicate"] >= 3  # the tail and some of the chain
     assert metrics["pii_email"] == 1 and metrics["pii_phone"] == 1
     assert metrics["boilerplate_units_removed"] >= 10
+
+
+def test_clean_in_blocks_writes_a_part_per_block_with_the_same_decisions(tmp_path, monkeypatch, sample_text):
+    """Four input parts: copies, near copies and boilerplate across blocks, decided by the cluster's shuffles
+    on Ray and in one pass on the local engine; each block's kept documents go to its own part."""
+    docs = merged_documents(sample_text)
+    local, on_ray = both_engines(tmp_path, monkeypatch, lambda p: write_merged(p, docs, blocks=4), clean_stage,
+                                 "clean", workers=2, **CLEAN)
+    assert assert_same_files(local, on_ray, "data/interim/clean", "metrics", "reports") == 5
+    # The last block keeps nothing (junk and copies of earlier documents): it writes no part.
+    assert [p.name for p in part_files(on_ray / clean_stage.OUT_DIR)] == [f"part-0000{b}.parquet" for b in range(3)]
+    one_block = tmp_path / "one"
+    one_block.mkdir()
+    write_merged(one_block, docs)
+    run_stage(one_block, monkeypatch, clean_stage, "clean", "ray", workers=2, **CLEAN)
+    # The same decisions whatever the blocks: the metrics, and the documents in order.
+    assert (one_block / "metrics/clean.json").read_bytes() == (on_ray / "metrics/clean.json").read_bytes()
+    assert [(d.id, d.text) for d in iter_documents(one_block / clean_stage.OUT_DIR)] == \
+        [(d.id, d.text) for d in iter_documents(on_ray / clean_stage.OUT_DIR)]
+    assert not any((on_ray / ".cache/tmp").iterdir())  # the scratch folder went with the stage
 
 
 # --------------------------------------------------------------------------- pack
