@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -45,7 +46,7 @@ TASK_RETRIES = 2
 
 def start_ray(workers: int = 0) -> None:
     """Connect to RAY_ADDRESS, or start Ray here with `workers` CPUs (0: all cores), the stages' code shipped."""
-    options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
+    options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                    runtime_env={"py_modules": [str(STAGES_DIR)], "excludes": ["__pycache__"]})
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address=os.environ["RAY_ADDRESS"], **options)  # the cluster's CPUs: workers is for this machine
@@ -112,6 +113,7 @@ def worker_error(text: str) -> tuple[str, str]:
         match = re.match(r"([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)): ?(.*)", lines[i])
         if match:
             message = " ".join([match.group(2)] + [line.strip() for line in lines[i + 1:]]).strip()
+            message = message.split(" Failed to apply UDF transform")[0]  # Ray Data's advice on retries
             return match.group(1).rsplit(".", 1)[-1], message
     return "error", " ".join(line.strip() for line in lines[-3:])
 
@@ -145,7 +147,9 @@ def tasks_dataset(tasks: list[dict]) -> ray.data.Dataset:
 def map_tables(dataset: ray.data.Dataset, fn: Callable[[pa.Table], pa.Table | Iterator[pa.Table]],
                **options) -> ray.data.Dataset:
     """dataset.map_batches over Arrow tables, with bounded retries (TASK_RETRIES)."""
-    return dataset.map_batches(fn, batch_format="pyarrow", max_retries=TASK_RETRIES, **options)
+    with warnings.catch_warnings():  # Ray 2.60 deprecates ray_remote_args but names no other way to bound retries
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        return dataset.map_batches(fn, batch_format="pyarrow", max_retries=TASK_RETRIES, **options)
 
 
 def map_tasks(tasks: list[dict], fn: Callable[[dict], Iterator[pa.Table]]) -> ray.data.Dataset:
