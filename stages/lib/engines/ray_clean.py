@@ -53,7 +53,7 @@ from stages.lib.data.cleaning import DocResult, DocumentCleaner
 from stages.lib.data.documents import Document, DocumentWriter, iter_tables, part_files
 from stages.lib.data.line_dedupe import LineFrequency
 from stages.lib.data.near_dedupe import NearDuplicateIndex, Sketch
-from stages.lib.engines.ray_session import map_tables, map_tasks, ray_session, stream
+from stages.lib.engines.ray_session import map_tables, map_tasks, ray_session, run_tasks, stream
 from stages.lib.engines.ray_shuffle import by_key, component_labels, group_min, partitions_for
 from stages.lib.params import CleanParams, NearDedupeParams
 
@@ -349,12 +349,12 @@ def clean(in_dir: Path, out_dir: Path, scratch: Path, params: CleanParams,
     tasks = block_tasks(in_dir, scratch)
     report = CleanReport(params.report_examples)
     with ray_session("clean", params.workers):
-        totals = _reports(stream(map_tasks(tasks, functools.partial(_pass1, cleaner, params))), report,
+        totals = _reports(run_tasks(tasks, functools.partial(_pass1, cleaner, params)), report,
                           "clean", len(tasks))
         decide(tasks, params, totals.get("passed", 0), scratch)
         if params.line_dedupe.enabled and totals.get("units", 0):
             count_boilerplate(tasks, params, totals["units"], scratch)
         finish = functools.partial(_finish, params, str(scratch.absolute()), str(out_dir.absolute()))
-        totals = _reports(stream(map_tasks(tasks, finish)), report, "write", len(tasks))
+        totals = _reports(run_tasks(tasks, finish), report, "write", len(tasks))
     report.docs_out, report.bytes_out = totals.get("docs_out", 0), totals.get("bytes_out", 0)
     return report

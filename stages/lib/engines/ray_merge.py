@@ -1,4 +1,4 @@
-"""merge on Ray Data: each block of input files is a Ray task that writes its own part files.
+"""merge on Ray: each block of input files is a Ray task that writes its own part files.
 
 A task runs `write_block`, the local engine's function, into the stage's
 output folder (an absolute path: on a cluster, a shared filesystem) and
@@ -16,7 +16,7 @@ from typing import Iterator
 import pyarrow as pa
 
 from stages.lib.data.sources import FileBlock, SourceStats, write_block
-from stages.lib.engines.ray_session import map_tasks, ray_session, stream
+from stages.lib.engines.ray_session import ray_session, run_tasks
 from stages.lib.params import MergeParams
 
 
@@ -30,8 +30,8 @@ def write_blocks(blocks: list[FileBlock], out_dir: Path, params: MergeParams) ->
     total = SourceStats()
     out = str(out_dir.absolute())
     with ray_session("merge"):
-        written = map_tasks([dataclasses.asdict(block) for block in blocks], lambda task: _write(params, out, task))
-        for table in stream(written):
+        tasks = [dataclasses.asdict(block) for block in blocks]
+        for table in run_tasks(tasks, lambda task: _write(params, out, task)):
             for stats in table.column("stats").to_pylist():
                 total.add(pickle.loads(stats))
     return total

@@ -1,4 +1,4 @@
-"""pack on Ray Data: each clean part file is a Ray task that tokenizes it and writes its own shards.
+"""pack on Ray: each clean part file is a Ray task that tokenizes it and writes its own shards.
 
 A task reads its part a row group at a time (bounded memory), routes each
 document to train or val and encodes each split with `packing.split_of` and
@@ -21,7 +21,7 @@ from tqdm import tqdm
 from stages.lib.data.documents import part_tables
 from stages.lib.data.pack_block import BlockShards, PackCounts
 from stages.lib.data.packing import SPLITS, encode, split_of
-from stages.lib.engines.ray_session import map_tasks, ray_session, stream
+from stages.lib.engines.ray_session import ray_session, run_tasks
 from stages.lib.params import PackParams
 from stages.lib.tokens.tokenizer_adapter import Tokenizer, load_tokenizer
 
@@ -52,8 +52,7 @@ def write_shards(parts: list[Path], tokenizer_dir: Path, out_dir: Path, params: 
     if not tasks:  # (no clean documents: the stage says which split is empty)
         return total
     with ray_session("pack"), tqdm(total=len(tasks), desc="pack", unit="part") as progress:
-        written = map_tasks(tasks, lambda task: _write(tokenizer, out, params, task))
-        for table in stream(written):
+        for table in run_tasks(tasks, lambda task: _write(tokenizer, out, params, task)):
             for counts in table.column("counts").to_pylist():
                 total.add(pickle.loads(counts))
                 progress.update()

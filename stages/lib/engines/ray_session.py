@@ -20,6 +20,7 @@ so the nodes need only Python and the requirements installed.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import os
@@ -150,6 +151,34 @@ def map_tables(dataset: ray.data.Dataset, fn: Callable[[pa.Table], pa.Table | It
     with warnings.catch_warnings():  # Ray 2.60 deprecates ray_remote_args but names no other way to bound retries
         warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
         return dataset.map_batches(fn, batch_format="pyarrow", max_retries=TASK_RETRIES, **options)
+
+
+@ray.remote(max_retries=TASK_RETRIES)
+def _run_task(fn: Callable[[dict], Iterator[pa.Table]], task: dict) -> list[pa.Table]:
+    return list(fn(task))
+
+
+def run_tasks(tasks: list[dict], fn: Callable[[dict], Iterator[pa.Table]]) -> Iterator[pa.Table]:
+    """fn(task) -> tables (a few rows of counts), each task a plain Ray task, the tables in task order.
+
+    Plain tasks rather than a Ray Data pipeline for the per-block passes: the
+    driver then waits in ray.get, where Ray Data's scheduling loop would cost it
+    CPU for as long as the pass runs (~3% of a core). At most two tasks per
+    CPU of the cluster are queued at a time, so the driver holds that many results.
+    """
+    fn_ref = ray.put(fn)  # shipped once, not with every task
+    limit = max(2 * int(ray.cluster_resources().get("CPU", 1)), 2)
+    in_flight: collections.deque = collections.deque()
+    try:
+        for task in tasks:
+            in_flight.append(_run_task.remote(fn_ref, task))
+            if len(in_flight) >= limit:
+                yield from ray.get(in_flight.popleft())
+        while in_flight:
+            yield from ray.get(in_flight.popleft())
+    finally:
+        for ref in in_flight:  # a failure (or Ctrl-C) stops the tasks still queued or running
+            ray.cancel(ref, force=True)
 
 
 def map_tasks(tasks: list[dict], fn: Callable[[dict], Iterator[pa.Table]]) -> ray.data.Dataset:
