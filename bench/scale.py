@@ -12,7 +12,8 @@ stops at the end, on an error or Ctrl-C too. The stage's process is then the
 driver alone, and bench/_probe.py reports its peak RSS and CPU seconds
 (getrusage at exit).
 
-    python bench/scale.py                               # 200,000 and 2,000,000 documents (~0.1 and ~1 GB)
+    python bench/scale.py                               # 50,000 and 500,000 documents (~22 and ~220 MB)
+    python bench/scale.py --small 200000 --large 2000000  # ~0.1 and ~1 GB
     python bench/scale.py --small 2000 --large 20000    # a quick check of the bench itself
     python bench/scale.py --cpus 8 --keep
 
@@ -265,8 +266,8 @@ def print_ratios(small: dict[str, Run], large: dict[str, Run], cpus: int) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--small", type=int, default=200_000, help="documents in the small corpus")
-    parser.add_argument("--large", type=int, default=2_000_000, help="documents in the large corpus")
+    parser.add_argument("--small", type=int, default=50_000, help="documents in the small corpus")
+    parser.add_argument("--large", type=int, default=500_000, help="documents in the large corpus")
     parser.add_argument("--cpus", type=int, default=os.cpu_count(), help="CPUs of the Ray instance (ray start)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch projects")
     args = parser.parse_args()
