@@ -187,6 +187,8 @@ def merged_corpus(words: list[str]) -> tuple[list[list[Document]], dict]:
         near = blocks[1][20 + i]
         blocks[4][20 + i] = Document(f"near{i}.txt", "copy", edited(near.text, rng, 0.05))
     blocks[5] = [Document(f"late{i:02d}.txt", "copy", d.text) for i, d in enumerate(blocks[1][:15] + blocks[2][15:])]
+    mail = blocks[3][0]  # personal data, replaced by its tags, counted in the block's report
+    blocks[3][0] = Document(mail.id, mail.source, mail.text + " Write to jane.doe@example.com or call (555) 123-4567.")
     p, q = prose(rng, words, 120), prose(rng, words, 120)
     blocks[0][5], blocks[2][5], blocks[4][5] = (Document("A.txt", "chain", p), Document("B.txt", "chain", f"{p}\n{q}"),
                                                 Document("C.txt", "chain", q))
@@ -216,6 +218,7 @@ def test_clean_on_a_cluster_makes_the_local_engines_decisions_and_bytes(tmp_path
     assert metrics["removed_documents_near_duplicate"] == expected["near"]
     assert metrics["documents_out"] == len(expected["kept"])
     assert metrics["boilerplate_units_removed"] == expected["boilerplate_lines"]
+    assert metrics["pii_email"] == 1 and metrics["pii_phone"] == 1
     out = on_ray / clean_stage.OUT_DIR
     kept = {doc.id: doc.text for doc in iter_documents(out)}
     assert list(kept) == expected["kept"]  # document order, across blocks

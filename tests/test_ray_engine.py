@@ -181,31 +181,6 @@ def write_merged(project: Path, docs: list[Document], blocks: int = 1) -> None:
 CLEAN = {"min_chars": 20, "quality": {"filters": ["alpha_words"]}, "line_dedupe": {"min_docs": 3}}
 
 
-def test_clean_in_blocks_writes_a_part_per_block_with_the_same_decisions(tmp_path, monkeypatch, sample_text):
-    """Four input parts: copies, near copies and boilerplate across blocks, decided by the cluster's shuffles
-    on Ray and in one pass on the local engine; each block's kept documents go to its own part."""
-    docs = merged_documents(sample_text)
-    local, on_ray = both_engines(tmp_path, monkeypatch, lambda p: write_merged(p, docs, blocks=4), clean_stage,
-                                 "clean", workers=2, **CLEAN)
-    assert assert_same_files(local, on_ray, "data/interim/clean", "metrics", "reports") == 5
-    metrics = yaml.safe_load((on_ray / "metrics/clean.json").read_text())
-    assert metrics["removed_documents_exact_duplicate"] == 2
-    assert metrics["removed_documents_near_duplicate"] >= 3  # the tail and some of the chain
-    assert metrics["pii_email"] == 1 and metrics["pii_phone"] == 1
-    assert metrics["boilerplate_units_removed"] >= 10
-    # The last block keeps nothing (junk and copies of earlier documents): it writes no part.
-    assert [p.name for p in part_files(on_ray / clean_stage.OUT_DIR)] == [f"part-0000{b}.parquet" for b in range(3)]
-    one_block = tmp_path / "one"
-    one_block.mkdir()
-    write_merged(one_block, docs)
-    run_stage(one_block, monkeypatch, clean_stage, "clean", "ray", workers=2, **CLEAN)
-    # The same decisions whatever the blocks: the metrics, and the documents in order.
-    assert (one_block / "metrics/clean.json").read_bytes() == (on_ray / "metrics/clean.json").read_bytes()
-    assert [(d.id, d.text) for d in iter_documents(one_block / clean_stage.OUT_DIR)] == \
-        [(d.id, d.text) for d in iter_documents(on_ray / clean_stage.OUT_DIR)]
-    assert not any((on_ray / ".cache/tmp").iterdir())  # the scratch folder went with the stage
-
-
 # --------------------------------------------------------------------------- pack
 
 def clean_and_tokenizer(project: Path, monkeypatch, texts: list[str], tokenizer: Path | None) -> None:
