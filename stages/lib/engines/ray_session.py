@@ -50,7 +50,13 @@ def start_ray(workers: int = 0) -> None:
     options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                    runtime_env={"py_modules": [str(STAGES_DIR)], "excludes": ["__pycache__"]})
     if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], **options)  # the cluster's CPUs: workers is for this machine
+        address = os.environ["RAY_ADDRESS"]
+        try:
+            ray.init(address=address, **options)  # the cluster's CPUs: workers is for this machine
+        except ConnectionError as err:
+            raise UserError(f"cannot connect to the Ray cluster at RAY_ADDRESS={address} ({err}): check it runs "
+                            f"(ray status); if `ray start` said token authentication is enabled, export "
+                            f"RAY_AUTH_MODE=token here too, or unset RAY_ADDRESS to run on this machine") from None
     else:
         # address="local": a new instance even when a `ray start` cluster runs on this machine (ray.init()
         # alone would join that one, and refuse num_cpus).
