@@ -22,11 +22,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 ray = pytest.importorskip("ray")
 
 from ray.cluster_utils import Cluster  # noqa: E402
+from test_ray_engine import both_engines, run_stage  # noqa: E402  (the same two projects, one per engine)
 
 from stages import clean as clean_stage  # noqa: E402
 from stages import merge as merge_stage  # noqa: E402
@@ -62,13 +62,6 @@ def cluster():
             os.environ["RAY_ADDRESS"] = address
 
 
-def run_stage(project: Path, monkeypatch, stage, section: str, engine: str | None, **params) -> None:
-    monkeypatch.chdir(project)
-    section_params = params if engine is None else {**params, "engine": engine}
-    Path("params.yaml").write_text(yaml.safe_dump({section: section_params}))
-    stage.main()
-
-
 def assert_same_projects(a: Path, b: Path) -> list[str]:
     """Every file of project a is in project b with the same bytes and the other way round (params.yaml,
     which names the engine, aside); returns the names."""
@@ -79,17 +72,6 @@ def assert_same_projects(a: Path, b: Path) -> list[str]:
     for name in names:
         assert (a / name).read_bytes() == (b / name).read_bytes(), f"{name} differs between the engines"
     return names
-
-
-def both_engines(tmp_path: Path, monkeypatch, setup, stage, section: str, **params) -> tuple[Path, Path]:
-    projects = []
-    for engine in ("local", "ray"):
-        project = tmp_path / engine
-        project.mkdir()
-        setup(project)
-        run_stage(project, monkeypatch, stage, section, engine, **params)
-        projects.append(project)
-    return projects[0], projects[1]
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,12 @@ import functools
 from pathlib import Path
 from typing import Iterator
 
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from stages.lib.data.clean_output import strip_boilerplate, write_kept
 from stages.lib.data.clean_report import CleanReport
 from stages.lib.data.cleaning import DocResult, DocumentCleaner
-from stages.lib.data.documents import DocumentWriter, iter_tables, part_files
+from stages.lib.data.documents import DocumentWriter, iter_tables, part_files, part_tables
 from stages.lib.data.line_dedupe import LineFrequency
 from stages.lib.data.near_dedupe import NearDuplicateIndex
 from stages.lib.data.parallel import ordered_map, resolve_workers
@@ -36,9 +35,9 @@ Batch = list[tuple[str, str, str]]  # documents as (id, source, text)
 def read_batches(in_dir: Path) -> Iterator[tuple[int, Batch]]:
     """(block, documents) in tasks of about BATCH_BYTES of text; block = the input part's position."""
     for block, path in enumerate(part_files(in_dir)):
-        parquet, batch, size = pq.ParquetFile(path), [], 0
-        for row_group in range(parquet.num_row_groups):
-            cols = parquet.read_row_group(row_group).to_pydict()
+        batch, size = [], 0
+        for table in part_tables(path):
+            cols = table.to_pydict()
             for doc in zip(cols["id"], cols["source"], cols["text"]):
                 batch.append(doc)
                 size += len(doc[2])

@@ -50,7 +50,7 @@ from tqdm import tqdm
 from stages.lib.data.clean_output import count, strip_boilerplate
 from stages.lib.data.clean_report import CleanReport
 from stages.lib.data.cleaning import DocResult, DocumentCleaner
-from stages.lib.data.documents import Document, DocumentWriter, iter_tables, part_files
+from stages.lib.data.documents import Document, DocumentWriter, iter_tables, part_files, part_tables
 from stages.lib.data.line_dedupe import LineFrequency
 from stages.lib.data.near_dedupe import NearDuplicateIndex, Sketch
 from stages.lib.engines.ray_session import map_tables, map_tasks, ray_session, run_tasks, stream
@@ -94,13 +94,12 @@ def _reports(rows: Iterator[pa.Table], report: CleanReport, desc: str, blocks: i
 # --------------------------------------------------------------------------- 1. pass 1, a task per block
 
 def _pass1(cleaner: DocumentCleaner, params: CleanParams, task: dict) -> Iterator[pa.Table]:
-    report = CleanReport(params.report_examples)
-    parquet, index = pq.ParquetFile(task["path"]), task["first"]
+    report, index = CleanReport(params.report_examples), task["first"]
     Path(task["passed"]).parent.mkdir(parents=True, exist_ok=True)
     passed, units = 0, 0
     with pq.ParquetWriter(task["passed"], PASSED, compression="none") as writer:
-        for row_group in range(parquet.num_row_groups):
-            docs = parquet.read_row_group(row_group).to_pydict()
+        for table in part_tables(task["path"]):
+            docs = table.to_pydict()
             results = cleaner.clean_batch(list(zip(docs["id"], docs["source"], docs["text"])))
             rows = [(index + i, r) for i, r in enumerate(results) if count(r, report)]
             index += len(results)
@@ -314,9 +313,8 @@ def _finish(params: CleanParams, scratch: str, out_dir: str, task: dict) -> Iter
     kept_dir = task["kept"] if line_counts is not None else out_dir
     holds = []
     with DocumentWriter(kept_dir, block=task["block"], compression="none" if line_counts else "zstd") as kept:
-        parquet = pq.ParquetFile(task["passed"])
-        for row_group in range(parquet.num_row_groups):
-            for row in parquet.read_row_group(row_group).to_pylist():
+        for table in part_tables(task["passed"]):
+            for row in table.to_pylist():
                 if row["index"] in decisions:
                     _remove(row, decisions[row["index"]], report)
                     continue

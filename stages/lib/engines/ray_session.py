@@ -7,12 +7,9 @@ always shuts it down when the stage ends, so no Ray process outlives the stage.
 A task that fails on Ray (a bad input file, a bug, a worker killed for memory)
 becomes one UserError line that names the stage, instead of pages of Ray logs.
 
-Documents are read one Parquet row group per task (`row_group_tasks` +
-`read_row_group`): the driver lists the row groups and gives each document a
-global `index` (its position in the folder, as the local engine reads it), so
-"the first in document order" means the same on both engines. Ray keeps blocks
-in that order (DataContext preserve_order), so the driver can stream results
-through the same writers as the local engine and write the same bytes.
+The per-block passes of the stages are plain Ray tasks (`run_tasks`): each
+writes its block's files itself and returns a few rows of counts, in block
+order. Clean's shuffles are Ray Data pipelines (`map_tables`, ray_shuffle.py).
 
 Paths must be the same on every node (a shared filesystem): the driver passes
 absolute paths, and the code of `stages/` travels with the job (py_modules),
@@ -29,13 +26,10 @@ import warnings
 from pathlib import Path
 from typing import Callable, Iterator
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import ray
 import ray.data
 
-from stages.lib.data.documents import part_files
 from stages.lib.data.parallel import resolve_workers
 from stages.lib.errors import UserError
 
@@ -125,26 +119,7 @@ def worker_error(text: str) -> tuple[str, str]:
     return "error", " ".join(line.strip() for line in lines[-3:])
 
 
-# --------------------------------------------------------------------------- documents in order
-
-def row_group_tasks(in_dir: str | Path) -> list[dict]:
-    """One task per Parquet row group of a document folder, in the order the local engine reads them,
-    with the global index of each row group's first document (read from the files' footers only)."""
-    tasks, first = [], 0
-    for path in part_files(in_dir):
-        metadata = pq.ParquetFile(path).metadata
-        for row_group in range(metadata.num_row_groups):
-            tasks.append({"path": str(path.absolute()), "row_group": row_group, "first": first})
-            first += metadata.row_group(row_group).num_rows
-    return tasks
-
-
-def read_row_group(task: dict) -> pa.Table:
-    """One row group's documents with their global `index` column."""
-    table = pq.ParquetFile(task["path"]).read_row_group(int(task["row_group"]))
-    index = np.arange(int(task["first"]), int(task["first"]) + table.num_rows, dtype=np.int64)
-    return table.append_column("index", pa.array(index))
-
+# --------------------------------------------------------------------------- tasks
 
 def tasks_dataset(tasks: list[dict]) -> ray.data.Dataset:
     """A dataset of one row per task and one block per row, so each task is its own Ray task."""
